@@ -1,0 +1,60 @@
+# Makefile for usage_fdw (PGXS)
+#
+#   make            build the extension
+#   make install    install it into the PostgreSQL found by pg_config
+#   make test       from a fresh clone: install missing packages, build, install,
+#                   run every test against a throwaway cluster and the mock API
+#   make demo       start a throwaway cluster + mock API and run example reports
+#   make demo-stop  stop what "make demo" started
+#   make bench      the benchmark (not part of "make test")
+
+MODULE_big = usage_fdw
+OBJS = \
+	src/usage_fdw.o \
+	src/option.o \
+	src/catalog.o \
+	src/pushdown.o \
+	src/request.o \
+	src/http.o \
+	src/auth.o \
+	src/json_tuple.o \
+	src/explain.o \
+	src/ddl.o
+
+EXTENSION = usage_fdw
+DATA = usage_fdw--1.0.sql
+PGFILEDESC = "usage_fdw - foreign data wrapper for vendor usage APIs"
+
+# pg_regress suites, in order (sql/NAME.sql, expected/NAME.out)
+REGRESS = setup options endpoints types paging
+
+CURL_CONFIG ?= curl-config
+PG_CPPFLAGS = -I$(srcdir)/src $(shell $(CURL_CONFIG) --cflags 2>/dev/null)
+SHLIB_LINK = $(shell $(CURL_CONFIG) --libs 2>/dev/null || echo -lcurl)
+# -Wextra, minus what PostgreSQL's own headers trip over
+PG_CFLAGS = -Wextra -Wno-unused-parameter -Wno-sign-compare \
+	-Wno-missing-field-initializers -Wno-cast-function-type
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
+include $(PGXS)
+else
+srcdir = .
+all install installcheck:
+	@echo "pg_config not found: install postgresql-server-dev-15 or run 'make test'" >&2; exit 1
+endif
+
+.PHONY: test demo demo-stop bench
+
+test:
+	bash $(srcdir)/scripts/test.sh
+
+demo:
+	bash $(srcdir)/scripts/demo.sh start
+
+demo-stop:
+	bash $(srcdir)/scripts/demo.sh stop
+
+bench:
+	bash $(srcdir)/scripts/bench.sh

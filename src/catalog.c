@@ -1,0 +1,235 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog.c
+ *		  The endpoint catalogue of usage_fdw.
+ *
+ * Every endpoint is described here as data: HTTP method, path template,
+ * request parameters (where they go, their JSON type, the column that binds
+ * them, whether the API requires them), the key of the response array, the
+ * pagination style, and the columns of the standard table that IMPORT
+ * FOREIGN SCHEMA creates.  No other module has per-endpoint code: adding an
+ * endpoint means adding an entry here, plus tests.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+#include "usage_fdw.h"
+
+/* ---------------------------------------------------------------
+ * AvePoint Graph API: connection usage of Power Automate cloud flows
+ * ---------------------------------------------------------------
+ */
+static const UsageParamDef cloudflow_params[] = {
+	/* key, api_name, api_name_end, option, place, kind, required, echo, absent_echo */
+	{"flowId", "flowId", NULL, NULL,
+	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, false, NULL},
+	{"tenant", "tenant", NULL, "tenant",
+	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, true, NULL},
+};
+
+static const UsageColumnDef cloudflow_columns[] = {
+	{"flow_id", "text",
+	"Response flowId: the cloud flow. Request parameter flowId: WHERE flow_id = ... or IN (...) asks for those flows only."},
+	{"environment_id", "text",
+	"Response environmentId: the environment the flow belongs to."},
+	{"connection_id", "text",
+	"Response connectionId: the connection the flow uses."},
+	{"tenant", "text",
+	"Request parameter tenant (echo): the tenant the request was filtered on, NULL when not filtered."},
+};
+
+/* ---------------------------------------------------------------
+ * UiPath lease usage API
+ * ---------------------------------------------------------------
+ */
+static const UsageParamDef by_folder_params[] = {
+	{NULL, "organizationId", NULL, "organization_id",
+	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL},
+	{"tenantId", "tenantId", NULL, "tenant_id",
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL},
+	{"startDate", "startDate", NULL, NULL,
+	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL},
+	{"endDate", "endDate", NULL, NULL,
+	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL},
+	{"consumableCode", "consumableCode", NULL, "consumable_code",
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL},
+	{"aggregateByOwnership", "aggregateByOwnership", NULL, "aggregate_by_ownership",
+	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false"},
+};
+
+static const UsageColumnDef by_folder_columns[] = {
+	{"tenant_id", "text",
+	"Request parameter tenantId (echo; required): WHERE tenant_id = ... or IN (...)."},
+	{"start_date", "timestamptz",
+	"Request parameter startDate (echo; required), sent as unix milliseconds: WHERE start_date = ..."},
+	{"end_date", "timestamptz",
+	"Request parameter endDate (echo; required), sent as unix milliseconds: WHERE end_date = ..."},
+	{"consumable_code", "text",
+	"Request parameter consumableCode (echo; required): WHERE consumable_code = ... or IN (...)."},
+	{"aggregate_by_ownership", "boolean",
+	"Request parameter aggregateByOwnership (echo; false when not sent)."},
+	{"folder_key", "text", "Response folderKey: the folder."},
+	{"folder_name", "text", "Response folderName."},
+	{"parent_folder_key", "text", "Response parentFolderKey, NULL for a root folder."},
+	{"consumed_by_self", "numeric", "Response consumedBySelf: units consumed in the folder."},
+	{"process_count_self", "bigint", "Response processCountSelf: processes run in the folder."},
+};
+
+static const UsageParamDef daily_params[] = {
+	{NULL, "organizationId", NULL, "organization_id",
+	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL},
+	{"tenantId", "tenantId", NULL, "tenant_id",
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL},
+	{"date", "startDate", "endDate", NULL,
+	USAGE_PLACE_BODY, USAGE_KIND_DATE_RANGE, true, false, NULL},
+	{"consumableCode", "consumableCode", NULL, "consumable_code",
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL},
+	{"aggregateByOwnership", "aggregateByOwnership", NULL, "aggregate_by_ownership",
+	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false"},
+	{"folderKey", "folderKeys", NULL, NULL,
+	USAGE_PLACE_BODY, USAGE_KIND_STRING_LIST, false, true, NULL},
+};
+
+static const UsageColumnDef daily_columns[] = {
+	{"tenant_id", "text",
+	"Request parameter tenantId (echo; required): WHERE tenant_id = ... or IN (...)."},
+	{"consumable_code", "text",
+	"Request parameter consumableCode (echo; required): WHERE consumable_code = ... or IN (...)."},
+	{"aggregate_by_ownership", "boolean",
+	"Request parameter aggregateByOwnership (echo; false when not sent)."},
+	{"folder_key", "text",
+	"Request parameter folderKeys = [folder_key] (echo; NULL when not filtered): WHERE folder_key = ..."},
+	{"date", "date",
+	"Response date (UTC day). Its range in WHERE becomes startDate/endDate; a lower bound is required."},
+	{"service", "text", "Response service."},
+	{"consumed_amount", "numeric", "Response consumedAmount."},
+};
+
+#define lengthof_array(a) ((int) (sizeof(a) / sizeof((a)[0])))
+
+static const UsageEndpoint endpoints[] = {
+	{
+		"cloud_flow_connection_usage", USAGE_PROVIDER_AVEPOINT, "GET",
+		"/smp/powerplatform/connectionusage/cloudflows",
+		"connectionUsageCloudFlows", USAGE_PAGING_NEXTLINK, "top",
+		cloudflow_params, lengthof_array(cloudflow_params),
+		cloudflow_columns, lengthof_array(cloudflow_columns),
+		1000.0,
+		"AvePoint: connection usage of Power Automate cloud flows (GET /smp/powerplatform/connectionusage/cloudflows).",
+		"flow_id = '...'"
+	},
+	{
+		"consumption_by_folder", USAGE_PROVIDER_UIPATH, "POST",
+		"/lease_/api/usage/{organizationId}/tenants/consumption-by-folder",
+		"items", USAGE_PAGING_NONE, NULL,
+		by_folder_params, lengthof_array(by_folder_params),
+		by_folder_columns, lengthof_array(by_folder_columns),
+		50.0,
+		"UiPath: consumption by folder for one tenant, date range and consumable (POST .../tenants/consumption-by-folder).",
+		"tenant_id = '...' AND consumable_code = '...' AND start_date = '2024-01-01' AND end_date = '2024-02-01'"
+	},
+	{
+		"daily_consumption_by_service", USAGE_PROVIDER_UIPATH, "POST",
+		"/lease_/api/usage/{organizationId}/tenants/daily-consumption-by-service",
+		"items", USAGE_PAGING_NONE, NULL,
+		daily_params, lengthof_array(daily_params),
+		daily_columns, lengthof_array(daily_columns),
+		300.0,
+		"UiPath: daily consumption by service for one tenant and consumable (POST .../tenants/daily-consumption-by-service).",
+		"tenant_id = '...' AND consumable_code = '...' AND date >= current_date - 30"
+	},
+};
+
+const UsageEndpoint *
+usage_find_endpoint(const char *name)
+{
+	for (int i = 0; i < lengthof_array(endpoints); i++)
+	{
+		if (strcmp(endpoints[i].name, name) == 0)
+			return &endpoints[i];
+	}
+	return NULL;
+}
+
+int
+usage_endpoint_count(void)
+{
+	return lengthof_array(endpoints);
+}
+
+const UsageEndpoint *
+usage_endpoint_at(int i)
+{
+	Assert(i >= 0 && i < lengthof_array(endpoints));
+	return &endpoints[i];
+}
+
+const char *
+usage_provider_name(UsageProvider provider)
+{
+	switch (provider)
+	{
+		case USAGE_PROVIDER_UIPATH:
+			return "uipath";
+		case USAGE_PROVIDER_AVEPOINT:
+			return "avepoint";
+	}
+	return "?";
+}
+
+bool
+usage_provider_from_name(const char *name, UsageProvider *provider)
+{
+	if (strcmp(name, "uipath") == 0)
+		*provider = USAGE_PROVIDER_UIPATH;
+	else if (strcmp(name, "avepoint") == 0)
+		*provider = USAGE_PROVIDER_AVEPOINT;
+	else
+		return false;
+	return true;
+}
+
+/*
+ * Comma-separated endpoint names, of one provider or of all, for messages.
+ */
+char *
+usage_endpoint_names(UsageProvider provider, bool all)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < lengthof_array(endpoints); i++)
+	{
+		if (!all && endpoints[i].provider != provider)
+			continue;
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, endpoints[i].name);
+	}
+	return buf.data;
+}
+
+int
+usage_find_param_by_key(const UsageEndpoint *ep, const char *key)
+{
+	for (int i = 0; i < ep->nparams; i++)
+	{
+		if (ep->params[i].key && strcmp(ep->params[i].key, key) == 0)
+			return i;
+	}
+	return -1;
+}
+
+int
+usage_find_param_by_option(const UsageEndpoint *ep, const char *option)
+{
+	for (int i = 0; i < ep->nparams; i++)
+	{
+		if (ep->params[i].option && strcmp(ep->params[i].option, option) == 0)
+			return i;
+	}
+	return -1;
+}

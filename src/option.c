@@ -1,0 +1,668 @@
+/*-------------------------------------------------------------------------
+ *
+ * option.c
+ *		  Options of usage_fdw: validation at CREATE/ALTER time, and the
+ *		  merged options (server, table, user mapping) of one scan.
+ *
+ * Every option is described once, in usage_options[] below: where it may
+ * appear, and how its value is checked.  Secrets are accepted only in user
+ * mappings.  Checks that need two objects at once (a table's endpoint
+ * against its server's provider) are made by the event trigger in ddl.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <ctype.h>
+
+#include "access/reloptions.h"
+#include "catalog/pg_foreign_data_wrapper.h"
+#include "catalog/pg_foreign_server.h"
+#include "catalog/pg_foreign_table.h"
+#include "catalog/pg_user_mapping.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "usage_fdw.h"
+
+PG_FUNCTION_INFO_V1(usage_fdw_validator);
+
+typedef enum UsageOptionType
+{
+	OPT_PROVIDER,
+	OPT_URL,
+	OPT_STRING,
+	OPT_INT,
+	OPT_BOOL,
+	OPT_ENDPOINT,
+	OPT_SECRET,
+	OPT_JSON_KEY
+} UsageOptionType;
+
+/* where an option may appear */
+#define CTX_SERVER	0x01
+#define CTX_TABLE	0x02
+#define CTX_USER	0x04
+#define CTX_COLUMN	0x08
+
+typedef struct UsageOptionDef
+{
+	const char *name;
+	int			contexts;
+	UsageOptionType type;
+	int			min;			/* OPT_INT bounds */
+	int			max;
+} UsageOptionDef;
+
+static const UsageOptionDef usage_options[] = {
+	{"provider", CTX_SERVER, OPT_PROVIDER},
+	{"base_url", CTX_SERVER, OPT_URL},
+	{"organization_id", CTX_SERVER, OPT_STRING},
+	{"token_url", CTX_SERVER, OPT_URL},
+	{"scope", CTX_SERVER, OPT_STRING},
+	{"page_size", CTX_SERVER | CTX_TABLE, OPT_INT, 1, 1000},
+	{"max_concurrency", CTX_SERVER | CTX_TABLE, OPT_INT, 1, 64},
+	{"timeout_ms", CTX_SERVER, OPT_INT, 1, 3600000},
+	{"connect_timeout_ms", CTX_SERVER, OPT_INT, 1, 3600000},
+	{"max_retries", CTX_SERVER, OPT_INT, 0, 100},
+	{"ca_file", CTX_SERVER, OPT_STRING},
+	{"proxy", CTX_SERVER, OPT_STRING},
+	/* request parameter defaults */
+	{"tenant_id", CTX_SERVER | CTX_TABLE, OPT_STRING},
+	{"tenant", CTX_SERVER | CTX_TABLE, OPT_STRING},
+	{"consumable_code", CTX_SERVER | CTX_TABLE, OPT_STRING},
+	{"aggregate_by_ownership", CTX_SERVER | CTX_TABLE, OPT_BOOL},
+	{"endpoint", CTX_TABLE, OPT_ENDPOINT},
+	/* credentials */
+	{"access_token", CTX_USER, OPT_SECRET},
+	{"client_id", CTX_USER, OPT_STRING},
+	{"client_secret", CTX_USER, OPT_SECRET},
+	/* columns */
+	{"json_key", CTX_COLUMN, OPT_JSON_KEY},
+};
+
+#define N_USAGE_OPTIONS ((int) (sizeof(usage_options) / sizeof(usage_options[0])))
+
+/* parameter-default options and the provider they belong to */
+static const struct
+{
+	const char *name;
+	UsageProvider provider;
+}			param_option_provider[] = {
+	{"tenant_id", USAGE_PROVIDER_UIPATH},
+	{"consumable_code", USAGE_PROVIDER_UIPATH},
+	{"aggregate_by_ownership", USAGE_PROVIDER_UIPATH},
+	{"organization_id", USAGE_PROVIDER_UIPATH},
+	{"tenant", USAGE_PROVIDER_AVEPOINT},
+};
+
+static int
+context_of_catalog(Oid catalog)
+{
+	switch (catalog)
+	{
+		case ForeignServerRelationId:
+			return CTX_SERVER;
+		case ForeignTableRelationId:
+			return CTX_TABLE;
+		case UserMappingRelationId:
+			return CTX_USER;
+		case AttributeRelationId:
+			return CTX_COLUMN;
+		default:
+			return 0;
+	}
+}
+
+static const char *
+context_name(int ctx)
+{
+	switch (ctx)
+	{
+		case CTX_SERVER:
+			return "a server";
+		case CTX_TABLE:
+			return "a foreign table";
+		case CTX_USER:
+			return "a user mapping";
+		case CTX_COLUMN:
+			return "a column";
+		default:
+			return "a foreign-data wrapper";
+	}
+}
+
+static const UsageOptionDef *
+find_option(const char *name)
+{
+	for (int i = 0; i < N_USAGE_OPTIONS; i++)
+	{
+		if (strcmp(usage_options[i].name, name) == 0)
+			return &usage_options[i];
+	}
+	return NULL;
+}
+
+static char *
+valid_option_names(int ctx)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < N_USAGE_OPTIONS; i++)
+	{
+		if (!(usage_options[i].contexts & ctx))
+			continue;
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, usage_options[i].name);
+	}
+	return buf.data;
+}
+
+/*
+ * Parse an integer option value strictly: digits only, within bounds.
+ */
+static bool
+parse_int_option(const char *value, int *result)
+{
+	const char *p = value;
+	long		v = 0;
+
+	while (isspace((unsigned char) *p))
+		p++;
+	if (*p == '+')
+		p++;
+	if (!isdigit((unsigned char) *p))
+		return false;
+	for (; isdigit((unsigned char) *p); p++)
+	{
+		v = v * 10 + (*p - '0');
+		if (v > INT_MAX)
+			return false;
+	}
+	while (isspace((unsigned char) *p))
+		p++;
+	if (*p != '\0')
+		return false;
+	*result = (int) v;
+	return true;
+}
+
+static bool
+url_is_http(const char *value)
+{
+	return (pg_strncasecmp(value, "http://", 7) == 0 && value[7] != '\0') ||
+		(pg_strncasecmp(value, "https://", 8) == 0 && value[8] != '\0');
+}
+
+/*
+ * Check one option's value; ereport on a bad one.
+ */
+static void
+check_option_value(const UsageOptionDef *def, DefElem *d)
+{
+	char	   *value = defGetString(d);
+	int			ival;
+	bool		bval;
+
+	switch (def->type)
+	{
+		case OPT_PROVIDER:
+			{
+				UsageProvider p;
+
+				if (!usage_provider_from_name(value, &p))
+					ereport(ERROR,
+							(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+							 errmsg("invalid value for option \"provider\": \"%s\"", value),
+							 errhint("Valid providers are: uipath, avepoint.")));
+				break;
+			}
+		case OPT_URL:
+			if (!url_is_http(value))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"", def->name, value),
+						 errhint("Give an absolute http:// or https:// URL, such as https://cloud.uipath.com.")));
+			break;
+		case OPT_INT:
+			if (!parse_int_option(value, &ival) || ival < def->min || ival > def->max)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"", def->name, value),
+						 errhint("Valid values are integers from %d to %d.", def->min, def->max)));
+			break;
+		case OPT_BOOL:
+			if (!parse_bool(value, &bval))
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"%s\": \"%s\"", def->name, value),
+						 errhint("Valid values are true and false.")));
+			break;
+		case OPT_ENDPOINT:
+			if (usage_find_endpoint(value) == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("invalid value for option \"endpoint\": \"%s\"", value),
+						 errhint("Valid endpoints are: %s.",
+								 usage_endpoint_names(USAGE_PROVIDER_UIPATH, true))));
+			break;
+		case OPT_STRING:
+		case OPT_SECRET:
+		case OPT_JSON_KEY:
+			if (value[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+						 errmsg("option \"%s\" must not be empty", def->name)));
+			break;
+	}
+}
+
+static DefElem *
+find_defelem(List *options, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, name) == 0)
+			return d;
+	}
+	return NULL;
+}
+
+static void
+check_param_option_provider(const char *optname, UsageProvider provider,
+							const char *where)
+{
+	for (int i = 0; i < lengthof(param_option_provider); i++)
+	{
+		if (strcmp(param_option_provider[i].name, optname) == 0 &&
+			param_option_provider[i].provider != provider)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"%s\" is not valid for %s of provider \"%s\"",
+							optname, where, usage_provider_name(provider)),
+					 errhint("It is an option of provider \"%s\".",
+							 usage_provider_name(param_option_provider[i].provider))));
+	}
+}
+
+/*
+ * Validate the options given in a CREATE or ALTER command for a wrapper,
+ * server, user mapping, foreign table or column.  ALTER passes the complete
+ * resulting option list, so "required" checks are made here too.
+ */
+Datum
+usage_fdw_validator(PG_FUNCTION_ARGS)
+{
+	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
+	Oid			catalog = PG_GETARG_OID(1);
+	int			ctx = context_of_catalog(catalog);
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+		const UsageOptionDef *def = find_option(d->defname);
+
+		if (def == NULL || ctx == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\"", d->defname),
+					 ctx == 0 ?
+					 errhint("The foreign-data wrapper usage_fdw takes no options.") :
+					 errhint("Valid options for %s are: %s.",
+							 context_name(ctx), valid_option_names(ctx))));
+
+		if (!(def->contexts & ctx))
+		{
+			if (def->type == OPT_SECRET || strcmp(def->name, "client_id") == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errmsg("option \"%s\" is only allowed on a user mapping", d->defname),
+						 errhint("Credentials belong in a user mapping: CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (%s '...').",
+								 d->defname)));
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("invalid option \"%s\" for %s", d->defname, context_name(ctx)),
+					 errhint("Valid options for %s are: %s.",
+							 context_name(ctx), valid_option_names(ctx))));
+		}
+
+		check_option_value(def, d);
+	}
+
+	/* options that depend on each other */
+	if (ctx == CTX_SERVER)
+	{
+		DefElem    *prov = find_defelem(options, "provider");
+		UsageProvider provider;
+
+		if (prov == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+					 errmsg("option \"provider\" is required for a usage_fdw server"),
+					 errhint("Valid providers are: uipath, avepoint.")));
+		(void) usage_provider_from_name(defGetString(prov), &provider);
+
+		foreach(lc, options)
+			check_param_option_provider(((DefElem *) lfirst(lc))->defname,
+										provider, "a server");
+
+		if (provider == USAGE_PROVIDER_UIPATH &&
+			find_defelem(options, "organization_id") == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+					 errmsg("option \"organization_id\" is required for provider \"uipath\""),
+					 errhint("Give the organization GUID of your UiPath organization, as in OPTIONS (provider 'uipath', organization_id '11111111-1111-1111-1111-111111111111').")));
+	}
+	else if (ctx == CTX_TABLE)
+	{
+		DefElem    *ep_opt = find_defelem(options, "endpoint");
+		const UsageEndpoint *ep;
+
+		if (ep_opt == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+					 errmsg("option \"endpoint\" is required for a usage_fdw foreign table"),
+					 errhint("Valid endpoints are: %s.",
+							 usage_endpoint_names(USAGE_PROVIDER_UIPATH, true))));
+		ep = usage_find_endpoint(defGetString(ep_opt));
+
+		foreach(lc, options)
+		{
+			DefElem    *d = (DefElem *) lfirst(lc);
+
+			check_param_option_provider(d->defname, ep->provider,
+										"a foreign table");
+			if (find_option(d->defname)->contexts & CTX_SERVER &&
+				strcmp(d->defname, "page_size") != 0 &&
+				strcmp(d->defname, "max_concurrency") != 0 &&
+				usage_find_param_by_option(ep, d->defname) < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+						 errmsg("option \"%s\" is not a parameter of endpoint \"%s\"",
+								d->defname, ep->name)));
+		}
+	}
+	else if (ctx == CTX_USER)
+	{
+		bool		has_token = find_defelem(options, "access_token") != NULL;
+		bool		has_id = find_defelem(options, "client_id") != NULL;
+		bool		has_secret = find_defelem(options, "client_secret") != NULL;
+
+		if (has_id != has_secret)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+					 errmsg("options \"client_id\" and \"client_secret\" must be given together")));
+		if (has_token && has_id)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("give either \"access_token\" or \"client_id\" and \"client_secret\", not both")));
+	}
+
+	PG_RETURN_VOID();
+}
+
+/* ----------------------------------------------------------------
+ *		The merged options of one scan
+ * ----------------------------------------------------------------
+ */
+
+static void
+set_param_default(List **defaults, DefElem *d)
+{
+	ListCell   *lc;
+
+	foreach(lc, *defaults)
+	{
+		DefElem    *old = (DefElem *) lfirst(lc);
+
+		if (strcmp(old->defname, d->defname) == 0)
+		{
+			lfirst(lc) = d;
+			return;
+		}
+	}
+	*defaults = lappend(*defaults, d);
+}
+
+static void
+apply_options(UsageOptions *opts, List *options)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+		char	   *v = defGetString(d);
+
+		if (strcmp(d->defname, "provider") == 0)
+			(void) usage_provider_from_name(v, &opts->provider);
+		else if (strcmp(d->defname, "base_url") == 0)
+			opts->base_url = v;
+		else if (strcmp(d->defname, "organization_id") == 0)
+			opts->organization_id = v;
+		else if (strcmp(d->defname, "token_url") == 0)
+			opts->token_url = v;
+		else if (strcmp(d->defname, "scope") == 0)
+			opts->scope = v;
+		else if (strcmp(d->defname, "page_size") == 0)
+			(void) parse_int_option(v, &opts->page_size);
+		else if (strcmp(d->defname, "max_concurrency") == 0)
+			(void) parse_int_option(v, &opts->max_concurrency);
+		else if (strcmp(d->defname, "timeout_ms") == 0)
+			(void) parse_int_option(v, &opts->timeout_ms);
+		else if (strcmp(d->defname, "connect_timeout_ms") == 0)
+			(void) parse_int_option(v, &opts->connect_timeout_ms);
+		else if (strcmp(d->defname, "max_retries") == 0)
+			(void) parse_int_option(v, &opts->max_retries);
+		else if (strcmp(d->defname, "ca_file") == 0)
+			opts->ca_file = v;
+		else if (strcmp(d->defname, "proxy") == 0)
+			opts->proxy = v;
+		else if (strcmp(d->defname, "endpoint") == 0)
+			opts->endpoint = usage_find_endpoint(v);
+		else if (strcmp(d->defname, "tenant_id") == 0 ||
+				 strcmp(d->defname, "tenant") == 0 ||
+				 strcmp(d->defname, "consumable_code") == 0 ||
+				 strcmp(d->defname, "aggregate_by_ownership") == 0)
+			set_param_default(&opts->param_defaults, d);
+	}
+}
+
+static char *
+strip_trailing_slashes(char *url)
+{
+	int			len = strlen(url);
+
+	while (len > 0 && url[len - 1] == '/')
+		url[--len] = '\0';
+	return url;
+}
+
+/*
+ * The options of a foreign table: server options, overridden by the
+ * table's, plus the defaults of SPEC §2.  Credentials are not looked up
+ * here (see usage_get_user_options).
+ */
+UsageOptions *
+usage_get_options(Oid foreigntableid)
+{
+	ForeignTable *table = GetForeignTable(foreigntableid);
+	ForeignServer *server = GetForeignServer(table->serverid);
+	UsageOptions *opts = palloc0(sizeof(UsageOptions));
+
+	opts->server_name = pstrdup(server->servername);
+	opts->table_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(foreigntableid)),
+												  get_rel_name(foreigntableid));
+	opts->page_size = 1000;
+	opts->max_concurrency = 8;
+	opts->timeout_ms = 30000;
+	opts->connect_timeout_ms = 10000;
+	opts->max_retries = 5;
+	opts->umid = InvalidOid;
+
+	apply_options(opts, server->options);
+	apply_options(opts, table->options);
+
+	if (opts->base_url == NULL)
+		opts->base_url = pstrdup(opts->provider == USAGE_PROVIDER_UIPATH ?
+								 "https://cloud.uipath.com" :
+								 "https://graph-us.avepointonlineservices.com");
+	opts->base_url = strip_trailing_slashes(pstrdup(opts->base_url));
+	if (opts->token_url == NULL)
+	{
+		if (opts->provider == USAGE_PROVIDER_UIPATH)
+			opts->token_url = psprintf("%s/identity_/connect/token", opts->base_url);
+		else
+			opts->token_url = pstrdup("https://identity.avepointonlineservices.com/connect/token");
+	}
+	if (opts->scope == NULL && opts->provider == USAGE_PROVIDER_AVEPOINT)
+		opts->scope = pstrdup("enpower.data.read.all");
+
+	if (opts->endpoint == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("foreign table %s has no \"endpoint\" option", opts->table_name)));
+	if (opts->endpoint->provider != opts->provider)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
+				 errmsg("endpoint \"%s\" of foreign table %s belongs to provider \"%s\", but server \"%s\" is of provider \"%s\"",
+						opts->endpoint->name, opts->table_name,
+						usage_provider_name(opts->endpoint->provider),
+						opts->server_name, usage_provider_name(opts->provider)),
+				 errhint("Endpoints of provider \"%s\" are: %s.",
+						 usage_provider_name(opts->provider),
+						 usage_endpoint_names(opts->provider, false))));
+	return opts;
+}
+
+/*
+ * Look up the user mapping for (userid, serverid), falling back to PUBLIC,
+ * and copy its credentials into opts.  A missing mapping or one without
+ * credentials is SQLSTATE 28000 with a hint; no secret is ever printed.
+ */
+void
+usage_get_user_options(UsageOptions *opts, Oid serverid, Oid userid)
+{
+	HeapTuple	tp;
+	UserMapping *um;
+	ListCell   *lc;
+
+	tp = SearchSysCache2(USERMAPPINGUSERSERVER,
+						 ObjectIdGetDatum(userid), ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tp))
+		tp = SearchSysCache2(USERMAPPINGUSERSERVER,
+							 ObjectIdGetDatum(InvalidOid), ObjectIdGetDatum(serverid));
+	if (!HeapTupleIsValid(tp))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("no user mapping for user \"%s\" on server \"%s\"",
+						GetUserNameFromId(userid, true) ? GetUserNameFromId(userid, true) : "?",
+						opts->server_name),
+				 errhint("Create one with the API credentials: CREATE USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (access_token '...'), or OPTIONS (client_id '...', client_secret '...').",
+						 quote_identifier(opts->server_name))));
+	ReleaseSysCache(tp);
+
+	um = GetUserMapping(userid, serverid);
+	opts->umid = um->umid;
+	foreach(lc, um->options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, "access_token") == 0)
+			opts->access_token = defGetString(d);
+		else if (strcmp(d->defname, "client_id") == 0)
+			opts->client_id = defGetString(d);
+		else if (strcmp(d->defname, "client_secret") == 0)
+			opts->client_secret = defGetString(d);
+	}
+
+	if (opts->access_token == NULL && opts->client_id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("user mapping for server \"%s\" has no credentials", opts->server_name),
+				 errhint("ALTER USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (ADD access_token '...'), or ADD client_id and client_secret.",
+						 quote_identifier(opts->server_name))));
+}
+
+/*
+ * The default value of a request parameter (table over server), or NULL.
+ */
+const char *
+usage_param_default(UsageOptions *opts, const UsageParamDef *param)
+{
+	ListCell   *lc;
+
+	if (param->option == NULL)
+		return NULL;
+	if (strcmp(param->option, "organization_id") == 0)
+		return opts->organization_id;
+	foreach(lc, opts->param_defaults)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, param->option) == 0)
+			return defGetString(d);
+	}
+	return NULL;
+}
+
+/*
+ * "consumed_by_self" -> "consumedBySelf"
+ */
+char *
+usage_camel_case(const char *name)
+{
+	StringInfoData buf;
+	bool		upper_next = false;
+
+	initStringInfo(&buf);
+	for (const char *p = name; *p; p++)
+	{
+		if (*p == '_' && buf.len > 0)
+		{
+			upper_next = true;
+			continue;
+		}
+		if (upper_next)
+			appendStringInfoChar(&buf, pg_toupper((unsigned char) *p));
+		else
+			appendStringInfoChar(&buf, *p);
+		upper_next = false;
+	}
+	return buf.data;
+}
+
+/*
+ * The json_key option of a column, or its camelCase name.
+ */
+char *
+usage_column_json_key(Oid relid, AttrNumber attnum, bool *explicit_key)
+{
+	List	   *options = GetForeignColumnOptions(relid, attnum);
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, "json_key") == 0)
+		{
+			*explicit_key = true;
+			return defGetString(d);
+		}
+	}
+	*explicit_key = false;
+	return usage_camel_case(get_attname(relid, attnum, false));
+}

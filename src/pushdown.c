@@ -1,0 +1,873 @@
+/*-------------------------------------------------------------------------
+ *
+ * pushdown.c
+ *		  Which WHERE and join clauses become request parameters, and how
+ *		  their values are evaluated when the scan starts.
+ *
+ * At plan time a clause on a parameter column ("tenant_id = $1",
+ * "consumable_code IN ('RU','AIU')", "date >= current_date - 30",
+ * "aggregate_by_ownership") is turned into a UsageCond whose value
+ * expression goes into the plan's fdw_exprs.  At execution time the value
+ * expressions are evaluated once per (re)scan and folded into one value set
+ * per parameter; the requests of the scan are the cartesian product of the
+ * sets.  Every clause is also kept as a local qual, so that a request is
+ * only ever a superset of what the query asks for.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/stratnum.h"
+#include "access/xact.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "datatype/timestamp.h"
+#include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/clauses.h"
+#include "optimizer/optimizer.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "usage_fdw.h"
+
+/* days between 1970-01-01 and 2000-01-01 (PostgreSQL's epoch) */
+#define UNIX_TO_PG_DAYS (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE)
+#define MS_PER_DAY INT64CONST(86400000)
+
+/*
+ * Is expr a plain Var of baserel, possibly under a binary-compatible cast?
+ * Returns its attribute number, or 0.
+ */
+static AttrNumber
+column_of(Expr *expr, RelOptInfo *baserel)
+{
+	while (expr && IsA(expr, RelabelType))
+		expr = ((RelabelType *) expr)->arg;
+	if (expr && IsA(expr, Var))
+	{
+		Var		   *var = (Var *) expr;
+
+		if (var->varno == baserel->relid && var->varlevelsup == 0 &&
+			var->varattno > 0)
+			return var->varattno;
+	}
+	return 0;
+}
+
+/*
+ * Can this expression be evaluated at the start of the scan?  It must not
+ * reference the foreign table itself, may reference other relations only
+ * when they are in outer_relids (a parameterized path), and must be stable.
+ */
+static bool
+value_is_pushable(Expr *expr, RelOptInfo *baserel, Relids outer_relids)
+{
+	Relids		relids = pull_varnos(NULL, (Node *) expr);
+
+	if (bms_is_member(baserel->relid, relids))
+		return false;
+	if (!bms_is_subset(relids, outer_relids))
+		return false;
+	if (contain_volatile_functions((Node *) expr))
+		return false;
+	if (contain_subplans((Node *) expr))
+		return false;
+	if (contain_agg_clause((Node *) expr) || contain_window_function((Node *) expr))
+		return false;
+	return true;
+}
+
+/*
+ * The btree strategy of opno for a column of type coltype, and the operator's
+ * right-hand type; 0 when the operator is not a btree comparison operator of
+ * the column type's default operator family.
+ */
+static int
+btree_strategy(Oid opno, Oid coltype, Oid *righttype)
+{
+	Oid			opclass = GetDefaultOpClass(coltype, BTREE_AM_OID);
+	Oid			opfamily;
+	int			strategy;
+	Oid			lefttype;
+
+	if (!OidIsValid(opclass))
+		return 0;
+	opfamily = get_opclass_family(opclass);
+	if (!op_in_opfamily(opno, opfamily))
+		return 0;
+	get_op_opfamily_properties(opno, opfamily, false, &strategy, &lefttype, righttype);
+	if (lefttype != coltype)
+		return 0;
+	return strategy;
+}
+
+static bool
+is_datetime_type(Oid typid)
+{
+	return typid == DATEOID || typid == TIMESTAMPOID || typid == TIMESTAMPTZOID;
+}
+
+/*
+ * Add a condition (and its value expression) to pd.
+ */
+static void
+add_cond(UsagePushdown *pd, int param, UsageCondOp op, Expr *value,
+		 bool exact_day, RestrictInfo *rinfo)
+{
+	UsageCond  *cond = palloc0(sizeof(UsageCond));
+
+	cond->param = param;
+	cond->op = op;
+	cond->expr_index = list_length(pd->exprs);
+	cond->exact_day = exact_day;
+	pd->conds = lappend(pd->conds, cond);
+	pd->exprs = lappend(pd->exprs, value);
+	pd->pushed_clauses = lappend(pd->pushed_clauses, rinfo);
+}
+
+/*
+ * Classify one clause.  If it restricts a parameter column in a way the API
+ * can express, add a condition to pd.  outer_relids is the set of relations
+ * that a parameterized path takes values from (NULL for a plain scan).
+ */
+void
+usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
+					  const UsageEndpoint *ep, UsageColumn *cols,
+					  RestrictInfo *rinfo, Relids outer_relids,
+					  UsagePushdown *pd)
+{
+	Expr	   *clause = rinfo->clause;
+	AttrNumber	attno;
+	const UsageParamDef *param;
+	int			pidx;
+
+	/* aggregate_by_ownership, NOT aggregate_by_ownership, IS TRUE, ... */
+	{
+		Expr	   *arg = NULL;
+		bool		value = true;
+
+		if (IsA(clause, Var))
+			arg = clause;
+		else if (is_notclause(clause))
+		{
+			arg = get_notclausearg(clause);
+			value = false;
+		}
+		else if (IsA(clause, BooleanTest))
+		{
+			BooleanTest *bt = (BooleanTest *) clause;
+
+			arg = bt->arg;
+			if (bt->booltesttype == IS_TRUE || bt->booltesttype == IS_NOT_FALSE)
+				value = true;
+			else if (bt->booltesttype == IS_FALSE || bt->booltesttype == IS_NOT_TRUE)
+				value = false;
+			else
+				arg = NULL;
+		}
+		if (arg && (attno = column_of(arg, baserel)) > 0 &&
+			(pidx = cols[attno - 1].param) >= 0 &&
+			ep->params[pidx].kind == USAGE_KIND_BOOLEAN &&
+			cols[attno - 1].typid == BOOLOID)
+		{
+			add_cond(pd, pidx, USAGE_OP_EQ,
+					 (Expr *) makeBoolConst(value, false), false, rinfo);
+			return;
+		}
+	}
+
+	if (IsA(clause, OpExpr))
+	{
+		OpExpr	   *op = (OpExpr *) clause;
+		Expr	   *left,
+				   *right,
+				   *value;
+		Oid			opno = op->opno;
+		Oid			righttype;
+		int			strategy;
+		UsageCondOp cop;
+
+		if (list_length(op->args) != 2)
+			return;
+		left = linitial(op->args);
+		right = lsecond(op->args);
+		if ((attno = column_of(left, baserel)) > 0)
+			value = right;
+		else if ((attno = column_of(right, baserel)) > 0)
+		{
+			value = left;
+			opno = get_commutator(opno);
+			if (!OidIsValid(opno))
+				return;
+		}
+		else
+			return;
+
+		if ((pidx = cols[attno - 1].param) < 0)
+			return;
+		param = &ep->params[pidx];
+		if (!value_is_pushable(value, baserel, outer_relids))
+			return;
+		strategy = btree_strategy(opno, cols[attno - 1].typid, &righttype);
+		if (strategy == 0)
+			return;
+		/* equality under a nondeterministic collation is not equality of text */
+		if (OidIsValid(op->inputcollid) &&
+			!get_collation_isdeterministic(op->inputcollid))
+			return;
+
+		switch (strategy)
+		{
+			case BTLessStrategyNumber:
+				cop = USAGE_OP_LT;
+				break;
+			case BTLessEqualStrategyNumber:
+				cop = USAGE_OP_LE;
+				break;
+			case BTEqualStrategyNumber:
+				cop = USAGE_OP_EQ;
+				break;
+			case BTGreaterEqualStrategyNumber:
+				cop = USAGE_OP_GE;
+				break;
+			case BTGreaterStrategyNumber:
+				cop = USAGE_OP_GT;
+				break;
+			default:
+				return;
+		}
+
+		if (param->kind == USAGE_KIND_DATE_RANGE)
+		{
+			if (!is_datetime_type(cols[attno - 1].typid) || !is_datetime_type(righttype))
+				return;
+			add_cond(pd, pidx, cop, value,
+					 cols[attno - 1].typid == DATEOID && righttype == DATEOID,
+					 rinfo);
+			return;
+		}
+		/* other parameters take single values: equality of the same type */
+		if (cop != USAGE_OP_EQ || righttype != cols[attno - 1].typid)
+			return;
+		add_cond(pd, pidx, USAGE_OP_EQ, value, false, rinfo);
+		return;
+	}
+
+	if (IsA(clause, ScalarArrayOpExpr))
+	{
+		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
+		Expr	   *value;
+		Oid			righttype;
+
+		if (!saop->useOr || list_length(saop->args) != 2)
+			return;
+		if ((attno = column_of(linitial(saop->args), baserel)) == 0)
+			return;
+		if ((pidx = cols[attno - 1].param) < 0)
+			return;
+		param = &ep->params[pidx];
+		value = lsecond(saop->args);
+		if (!value_is_pushable(value, baserel, outer_relids))
+			return;
+		if (btree_strategy(saop->opno, cols[attno - 1].typid, &righttype) != BTEqualStrategyNumber)
+			return;
+		if (OidIsValid(saop->inputcollid) &&
+			!get_collation_isdeterministic(saop->inputcollid))
+			return;
+		if (param->kind == USAGE_KIND_DATE_RANGE)
+		{
+			if (!is_datetime_type(cols[attno - 1].typid) || !is_datetime_type(righttype))
+				return;
+			add_cond(pd, pidx, USAGE_OP_ANY, value,
+					 cols[attno - 1].typid == DATEOID && righttype == DATEOID,
+					 rinfo);
+			return;
+		}
+		if (righttype != cols[attno - 1].typid)
+			return;
+		add_cond(pd, pidx, USAGE_OP_ANY, value, false, rinfo);
+	}
+}
+
+/*
+ * Does some condition or option give the parameter a value?  For the date
+ * range this means a lower bound.
+ */
+bool
+usage_param_supplied(const UsageEndpoint *ep, UsageOptions *opts,
+					 List *conds, int param)
+{
+	const UsageParamDef *def = &ep->params[param];
+	ListCell   *lc;
+
+	if (def->key == NULL)
+		return usage_param_default(opts, def) != NULL;
+
+	foreach(lc, conds)
+	{
+		UsageCond  *cond = (UsageCond *) lfirst(lc);
+
+		if (cond->param != param)
+			continue;
+		if (def->kind != USAGE_KIND_DATE_RANGE)
+			return true;
+		if (cond->op == USAGE_OP_EQ || cond->op == USAGE_OP_ANY ||
+			cond->op == USAGE_OP_GE || cond->op == USAGE_OP_GT)
+			return true;
+	}
+	return usage_param_default(opts, def) != NULL;
+}
+
+/* conditions <-> plain integer lists, for the plan's fdw_private */
+List *
+usage_conds_to_list(List *conds)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, conds)
+	{
+		UsageCond  *c = (UsageCond *) lfirst(lc);
+
+		result = lappend(result, list_make4(makeInteger(c->param),
+											makeInteger((int) c->op),
+											makeInteger(c->expr_index),
+											makeInteger(c->exact_day ? 1 : 0)));
+	}
+	return result;
+}
+
+List *
+usage_conds_from_list(List *list)
+{
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, list)
+	{
+		List	   *l = (List *) lfirst(lc);
+		UsageCond  *c = palloc0(sizeof(UsageCond));
+
+		c->param = intVal(linitial(l));
+		c->op = (UsageCondOp) intVal(lsecond(l));
+		c->expr_index = intVal(lthird(l));
+		c->exact_day = intVal(lfourth(l)) != 0;
+		result = lappend(result, c);
+	}
+	return result;
+}
+
+/* ----------------------------------------------------------------
+ *		Execution-time evaluation
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * A date, timestamp or timestamptz as days since 1970-01-01 (floor), or
+ * false for an infinite value (*sign tells which infinity).
+ */
+static bool
+datum_to_day(Datum d, Oid typid, int64 *day, int *sign)
+{
+	if (typid == DATEOID)
+	{
+		DateADT		date = DatumGetDateADT(d);
+
+		if (DATE_NOT_FINITE(date))
+		{
+			*sign = DATE_IS_NOBEGIN(date) ? -1 : 1;
+			return false;
+		}
+		*day = (int64) date + UNIX_TO_PG_DAYS;
+		return true;
+	}
+	else
+	{
+		Timestamp	ts = DatumGetTimestamp(d);
+		int64		q;
+
+		if (TIMESTAMP_NOT_FINITE(ts))
+		{
+			*sign = TIMESTAMP_IS_NOBEGIN(ts) ? -1 : 1;
+			return false;
+		}
+		q = ts / USECS_PER_DAY;
+		if (ts < 0 && q * USECS_PER_DAY != ts)
+			q--;
+		*day = q + UNIX_TO_PG_DAYS;
+		return true;
+	}
+}
+
+/*
+ * A point in time as unix milliseconds.  timestamp without time zone is
+ * taken as UTC, a date as its UTC midnight, a bigint as milliseconds.
+ */
+int64
+usage_datum_to_epoch_ms(Datum d, Oid typid, const char *colname)
+{
+	switch (typid)
+	{
+		case INT8OID:
+			return DatumGetInt64(d);
+		case INT4OID:
+			return DatumGetInt32(d);
+		case DATEOID:
+			{
+				DateADT		date = DatumGetDateADT(d);
+
+				if (DATE_NOT_FINITE(date))
+					break;
+				return ((int64) date + UNIX_TO_PG_DAYS) * MS_PER_DAY;
+			}
+		case TIMESTAMPOID:
+		case TIMESTAMPTZOID:
+			{
+				Timestamp	ts = DatumGetTimestamp(d);
+				int64		ms;
+
+				if (TIMESTAMP_NOT_FINITE(ts))
+					break;
+				/* floor division to milliseconds */
+				ms = ts / 1000;
+				if (ts < 0 && ms * 1000 != ts)
+					ms--;
+				return ms + (int64) UNIX_TO_PG_DAYS * MS_PER_DAY;
+			}
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+					 errmsg("column \"%s\" has type %s, which cannot be sent as a point in time",
+							colname, format_type_be(typid)),
+					 errhint("Declare it as timestamptz, timestamp, date or bigint (milliseconds).")));
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+			 errmsg("an infinite value for column \"%s\" cannot be sent to the API", colname)));
+	return 0;					/* keep compiler quiet */
+}
+
+/*
+ * Convert one non-null value of a parameter column into its request form.
+ */
+static void
+make_value(UsageValue *v, const UsageParamDef *def, UsageColumn *col,
+		   Datum d, Oid typid)
+{
+	Oid			outfunc;
+	bool		isvarlena;
+
+	memset(v, 0, sizeof(UsageValue));
+	v->echo = d;
+	v->echo_isnull = false;
+	switch (def->kind)
+	{
+		case USAGE_KIND_BOOLEAN:
+			v->boolval = DatumGetBool(d);
+			v->text = pstrdup(v->boolval ? "true" : "false");
+			break;
+		case USAGE_KIND_EPOCH_MS:
+			v->num = usage_datum_to_epoch_ms(d, typid, col->name);
+			v->text = psprintf(INT64_FORMAT, v->num);
+			break;
+		default:
+			getTypeOutputInfo(typid, &outfunc, &isvarlena);
+			v->text = OidOutputFunctionCall(outfunc, d);
+			break;
+	}
+}
+
+/* Keep only the values of set that also occur in other (by text). */
+static void
+intersect_values(UsageValueSet *set, UsageValue *other, int nother)
+{
+	int			n = 0;
+
+	for (int i = 0; i < set->nvalues; i++)
+	{
+		for (int j = 0; j < nother; j++)
+		{
+			if (strcmp(set->values[i].text, other[j].text) == 0)
+			{
+				set->values[n++] = set->values[i];
+				break;
+			}
+		}
+	}
+	set->nvalues = n;
+}
+
+/* Drop duplicate values (same text), keeping the first. */
+static int
+dedup_values(UsageValue *vals, int n)
+{
+	int			m = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		bool		dup = false;
+
+		for (int j = 0; j < m && !dup; j++)
+			dup = strcmp(vals[j].text, vals[i].text) == 0;
+		if (!dup)
+			vals[m++] = vals[i];
+	}
+	return m;
+}
+
+/* Narrow a date range by one bound. */
+static void
+apply_range_bound(UsageValueSet *set, UsageCondOp op, Datum d, Oid typid,
+				  bool exact_day, bool *empty)
+{
+	int64		day;
+	int			sign = 0;
+	/* values of another type than date may fall on the neighbouring day */
+	int			widen = exact_day ? 0 : 1;
+	int64		lo,
+				hi;
+	bool		has_lo = false,
+				has_hi = false;
+
+	if (!datum_to_day(d, typid, &day, &sign))
+	{
+		/* infinite bound */
+		switch (op)
+		{
+			case USAGE_OP_GE:
+			case USAGE_OP_GT:
+				if (sign > 0)
+					*empty = true;	/* date >= infinity */
+				return;			/* date >= -infinity: no bound */
+			case USAGE_OP_LE:
+			case USAGE_OP_LT:
+				if (sign < 0)
+					*empty = true;
+				return;
+			default:
+				*empty = true;	/* date = infinity: no finite date */
+				return;
+		}
+	}
+
+	switch (op)
+	{
+		case USAGE_OP_EQ:
+			lo = day - widen;
+			hi = day + widen;
+			has_lo = has_hi = true;
+			break;
+		case USAGE_OP_GE:
+			lo = day - widen;
+			has_lo = true;
+			break;
+		case USAGE_OP_GT:
+			lo = exact_day ? day + 1 : day - widen;
+			has_lo = true;
+			break;
+		case USAGE_OP_LE:
+			hi = day + widen;
+			has_hi = true;
+			break;
+		case USAGE_OP_LT:
+			hi = exact_day ? day - 1 : day + widen;
+			has_hi = true;
+			break;
+		default:
+			return;
+	}
+	if (has_lo && (!set->has_low || lo > set->low_day))
+	{
+		set->low_day = lo;
+		set->has_low = true;
+	}
+	if (has_hi && (!set->has_high || hi < set->high_day))
+	{
+		set->high_day = hi;
+		set->has_high = true;
+	}
+}
+
+/* date IN (...): the range from the least to the greatest value */
+static void
+apply_range_any(UsageValueSet *set, Datum d, bool exact_day, bool *empty)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(d);
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int64		lo = PG_INT64_MAX,
+				hi = PG_INT64_MIN;
+
+	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, elemtype, typlen, typbyval, typalign,
+					  &elems, &nulls, &n);
+	for (int i = 0; i < n; i++)
+	{
+		int64		day;
+		int			sign;
+
+		if (nulls[i] || !datum_to_day(elems[i], elemtype, &day, &sign))
+			continue;
+		lo = Min(lo, day);
+		hi = Max(hi, day);
+	}
+	if (lo > hi)
+	{
+		*empty = true;
+		return;
+	}
+	if (!exact_day)
+	{
+		lo--;
+		hi++;
+	}
+	if (!set->has_low || lo > set->low_day)
+		set->low_day = lo;
+	if (!set->has_high || hi < set->high_day)
+		set->high_day = hi;
+	set->has_low = set->has_high = true;
+}
+
+/*
+ * For EXPLAIN: the range [start_ms, end_ms) that constant conditions on a
+ * date-range parameter give.  Returns false when some condition on it is
+ * not a constant.  *has_end is false for an open upper bound (now).
+ */
+bool
+usage_const_date_range(List *conds, List *exprs, int param,
+					   int64 *start_ms, int64 *end_ms, bool *has_end,
+					   bool *empty)
+{
+	UsageValueSet set;
+	ListCell   *lc;
+
+	memset(&set, 0, sizeof(set));
+	*empty = false;
+	foreach(lc, conds)
+	{
+		UsageCond  *cond = (UsageCond *) lfirst(lc);
+		Const	   *c;
+
+		if (cond->param != param)
+			continue;
+		c = (Const *) list_nth(exprs, cond->expr_index);
+		if (!IsA(c, Const))
+			return false;
+		if (c->constisnull)
+		{
+			*empty = true;
+			continue;
+		}
+		if (cond->op == USAGE_OP_ANY)
+			apply_range_any(&set, c->constvalue, cond->exact_day, empty);
+		else
+			apply_range_bound(&set, cond->op, c->constvalue, c->consttype,
+							  cond->exact_day, empty);
+	}
+	if (!set.has_low || (set.has_high && set.low_day > set.high_day))
+		*empty = true;
+	*start_ms = set.low_day * MS_PER_DAY;
+	*has_end = set.has_high;
+	*end_ms = (set.high_day + 1) * MS_PER_DAY;
+	return true;
+}
+
+/*
+ * Evaluate the pushed-down conditions of a scan and return one value set
+ * per parameter of the endpoint.  *empty is set when the conditions cannot
+ * be satisfied (col = NULL, an empty IN list, a contradictory range,
+ * tenant_id = 'a' AND tenant_id = 'b'): then no request is to be sent.
+ */
+UsageValueSet *
+usage_evaluate_params(const UsageEndpoint *ep, UsageOptions *opts,
+					  UsageColumn *cols, int natts,
+					  List *conds, List *expr_states,
+					  ExprContext *econtext, bool *empty)
+{
+	UsageValueSet *sets = palloc0(sizeof(UsageValueSet) * ep->nparams);
+	bool	   *constrained = palloc0(sizeof(bool) * ep->nparams);
+	ListCell   *lc;
+
+	*empty = false;
+
+	foreach(lc, conds)
+	{
+		UsageCond  *cond = (UsageCond *) lfirst(lc);
+		const UsageParamDef *def = &ep->params[cond->param];
+		UsageValueSet *set = &sets[cond->param];
+		ExprState  *es = (ExprState *) list_nth(expr_states, cond->expr_index);
+		Oid			typid = exprType((Node *) es->expr);
+		UsageColumn *col = NULL;
+		Datum		d;
+		bool		isnull;
+		UsageValue *vals;
+		int			nvals = 0;
+
+		for (int i = 0; i < natts; i++)
+		{
+			if (cols[i].kind != USAGE_COL_DROPPED && cols[i].param == cond->param)
+			{
+				col = &cols[i];
+				break;
+			}
+		}
+		Assert(col != NULL);
+
+		d = ExecEvalExpr(es, econtext, &isnull);
+		if (isnull)
+		{
+			/* "col = NULL" and "col IN (NULL::text[])" are never true */
+			*empty = true;
+			continue;
+		}
+
+		if (def->kind == USAGE_KIND_DATE_RANGE)
+		{
+			if (cond->op == USAGE_OP_ANY)
+				apply_range_any(set, d, cond->exact_day, empty);
+			else
+				apply_range_bound(set, cond->op, d, typid, cond->exact_day, empty);
+			continue;
+		}
+
+		if (cond->op == USAGE_OP_ANY)
+		{
+			ArrayType  *arr = DatumGetArrayTypeP(d);
+			Oid			elemtype = ARR_ELEMTYPE(arr);
+			int16		typlen;
+			bool		typbyval;
+			char		typalign;
+			Datum	   *elems;
+			bool	   *nulls;
+			int			n;
+
+			get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
+			deconstruct_array(arr, elemtype, typlen, typbyval, typalign,
+							  &elems, &nulls, &n);
+			vals = palloc(sizeof(UsageValue) * Max(n, 1));
+			for (int i = 0; i < n; i++)
+			{
+				if (nulls[i])
+					continue;
+				make_value(&vals[nvals++], def, col, elems[i], elemtype);
+			}
+			nvals = dedup_values(vals, nvals);
+		}
+		else
+		{
+			vals = palloc(sizeof(UsageValue));
+			make_value(&vals[0], def, col, d, typid);
+			nvals = 1;
+		}
+
+		if (!constrained[cond->param])
+		{
+			set->values = vals;
+			set->nvalues = nvals;
+			constrained[cond->param] = true;
+		}
+		else
+			intersect_values(set, vals, nvals);
+		if (set->nvalues == 0)
+			*empty = true;
+	}
+
+	/* parameters without a condition: option defaults, or not sent */
+	for (int p = 0; p < ep->nparams; p++)
+	{
+		const UsageParamDef *def = &ep->params[p];
+		UsageValueSet *set = &sets[p];
+
+		if (def->kind == USAGE_KIND_DATE_RANGE)
+		{
+			if (set->has_low && set->has_high && set->low_day > set->high_day)
+				*empty = true;
+			if (!set->has_low && !*empty)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_ERROR),
+						 errmsg("endpoint \"%s\" needs a lower bound on \"%s\", and the query's bound has no finite value",
+								ep->name, def->key),
+						 errhint("Add a WHERE clause such as: %s.", ep->example_where)));
+			set->sent = true;
+			set->nvalues = 1;
+			if (!*empty && set->has_low)
+			{
+				/* half-open [start, end) on UTC midnights; open end = now */
+				set->start_ms = set->low_day * MS_PER_DAY;
+				if (set->has_high)
+					set->end_ms = (set->high_day + 1) * MS_PER_DAY;
+				else
+					set->end_ms = usage_datum_to_epoch_ms(TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+													TIMESTAMPTZOID, def->key);
+				if (set->start_ms >= set->end_ms)
+					*empty = true;
+			}
+			continue;
+		}
+		if (constrained[p])
+		{
+			set->sent = true;
+			continue;
+		}
+
+		{
+			const char *dflt = usage_param_default(opts, def);
+			UsageColumn *col = NULL;
+
+			for (int i = 0; i < natts; i++)
+			{
+				if (cols[i].kind != USAGE_COL_DROPPED && cols[i].param == p)
+				{
+					col = &cols[i];
+					break;
+				}
+			}
+			set->nvalues = 1;
+			set->values = palloc0(sizeof(UsageValue));
+			if (dflt == NULL)
+			{
+				/* not sent; the echo column shows the API's default */
+				set->sent = false;
+				if (col && def->absent_echo)
+				{
+					set->values[0].echo = InputFunctionCall(&col->inflinfo,
+															(char *) def->absent_echo,
+															col->typioparam,
+															col->typmod);
+					set->values[0].echo_isnull = false;
+				}
+				else
+					set->values[0].echo_isnull = true;
+				continue;
+			}
+			set->sent = true;
+			set->values[0].text = pstrdup(dflt);
+			if (def->kind == USAGE_KIND_BOOLEAN)
+				(void) parse_bool(dflt, &set->values[0].boolval);
+			if (col)
+			{
+				set->values[0].echo = InputFunctionCall(&col->inflinfo, (char *) dflt,
+														col->typioparam, col->typmod);
+				set->values[0].echo_isnull = false;
+				if (def->kind == USAGE_KIND_EPOCH_MS)
+					set->values[0].num = usage_datum_to_epoch_ms(set->values[0].echo,
+														   col->typid, col->name);
+			}
+			else
+				set->values[0].echo_isnull = true;
+		}
+	}
+
+	return sets;
+}

@@ -1,0 +1,1029 @@
+/*-------------------------------------------------------------------------
+ *
+ * usage_fdw.c
+ *		  The FDW handler of usage_fdw: planning and execution of scans of
+ *		  vendor usage endpoints.
+ *
+ * Planning: clauses on parameter columns become request parameters
+ * (pushdown.c); paths are offered only when every parameter the endpoint
+ * requires is supplied, by a WHERE clause, an option default or, for a
+ * parameterized path, a join clause.  The cost model charges per request
+ * and per row.
+ *
+ * Execution: the values are evaluated when the scan starts; the requests
+ * (the cartesian product of the values) run up to max_concurrency at a time
+ * in a window ahead of the one being read; for a paged endpoint the next
+ * page is requested as soon as the current one is parsed, so at most one
+ * page is fetched ahead of what the executor consumes.  Rows come out in
+ * request order, page order, item order.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_type.h"
+#include "commands/explain.h"
+#include "executor/executor.h"
+#include "foreign/fdwapi.h"
+#include "foreign/foreign.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "optimizer/cost.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/paths.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "parser/parsetree.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "usage_fdw.h"
+
+PG_MODULE_MAGIC;
+
+PG_FUNCTION_INFO_V1(usage_fdw_handler);
+
+/* cost model: one HTTP request ~ what PostgreSQL would spend on 1000 pages */
+#define USAGE_REQUEST_COST	1000.0
+/* parsing and converting one JSON item */
+#define USAGE_ROW_COST		(cpu_tuple_cost * 10)
+/* guess for "col = ANY($1)" when the array is not known at plan time */
+#define USAGE_UNKNOWN_FANOUT 10
+
+/* planner state, in baserel->fdw_private */
+typedef struct UsagePlanInfo
+{
+	UsageOptions *opts;
+	UsageColumn *cols;
+	int			natts;
+	UsagePushdown base;			/* from baserestrictinfo */
+	Selectivity local_sel;		/* of the clauses not pushed down */
+} UsagePlanInfo;
+
+/* one logical request: a combination of parameter values, and its pages */
+typedef struct UsageCall
+{
+	int		   *choice;			/* per parameter: index into its values */
+	Datum	   *echo;			/* per attribute: echo value */
+	bool	   *echo_null;
+	char	   *url;			/* of the page requested last */
+	char	   *body;
+	UsageTransfer *xfer;		/* page in flight or done, not yet parsed */
+	uint64		xfer_gen;
+	bool		auth_retried;
+} UsageCall;
+
+typedef struct UsageScanState
+{
+	Relation	rel;
+	TupleDesc	tupdesc;
+	UsageOptions *opts;
+	const UsageEndpoint *ep;
+	UsageColumn *cols;
+	int			natts;
+	List	   *conds;
+	List	   *expr_states;
+	char	   *what;			/* for error context */
+
+	MemoryContext scan_cxt;		/* per (re)scan: values, calls */
+	MemoryContext batch_cxt;	/* rows of the page being returned */
+	MemoryContextCallback cleanup;
+
+	/* per (re)scan */
+	bool		started;
+	UsageValueSet *sets;
+	int			ncalls;
+	UsageCall  *calls;
+	int			cur_call;		/* call whose rows are being returned */
+	int			next_start;		/* first call not yet started */
+	UsageCall  *filling;		/* call whose page is being parsed */
+	HeapTuple  *rows;
+	int			nrows;
+	int			maxrows;
+	int			next_row;
+	Datum	   *dvalues;
+	bool	   *dnulls;
+	int			conv_col;		/* column being converted, for errcontext */
+	char	   *conv_value;
+	const char *parse_url;		/* page being parsed, for errcontext */
+
+	/* totals over all (re)scans, for EXPLAIN ANALYZE */
+	UsageHttpStats stats;
+	int64		pages;
+	int64		rows_returned;
+	bool		has_total;
+	int64		total_count;
+} UsageScanState;
+
+static void usageGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel,
+								   Oid foreigntableid);
+static void usageGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel,
+								 Oid foreigntableid);
+static ForeignScan *usageGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel,
+										Oid foreigntableid, ForeignPath *best_path,
+										List *tlist, List *scan_clauses,
+										Plan *outer_plan);
+static void usageBeginForeignScan(ForeignScanState *node, int eflags);
+static TupleTableSlot *usageIterateForeignScan(ForeignScanState *node);
+static void usageReScanForeignScan(ForeignScanState *node);
+static void usageEndForeignScan(ForeignScanState *node);
+static void usageExplainForeignScan(ForeignScanState *node, ExplainState *es);
+static List *usageImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	usage_http_init();
+}
+
+Datum
+usage_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	routine->GetForeignRelSize = usageGetForeignRelSize;
+	routine->GetForeignPaths = usageGetForeignPaths;
+	routine->GetForeignPlan = usageGetForeignPlan;
+	routine->BeginForeignScan = usageBeginForeignScan;
+	routine->IterateForeignScan = usageIterateForeignScan;
+	routine->ReScanForeignScan = usageReScanForeignScan;
+	routine->EndForeignScan = usageEndForeignScan;
+	routine->ExplainForeignScan = usageExplainForeignScan;
+	routine->ImportForeignSchema = usageImportForeignSchema;
+
+	PG_RETURN_POINTER(routine);
+}
+
+/* ----------------------------------------------------------------
+ *		Column mapping
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * How each attribute of the table is filled: from a response key, as the
+ * echo of a request parameter, or with the whole item.  A column whose key
+ * matches a parameter of the endpoint is a parameter column: clauses on it
+ * are pushed down.
+ */
+UsageColumn *
+usage_map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution)
+{
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+	UsageColumn *cols = palloc0(sizeof(UsageColumn) * Max(tupdesc->natts, 1));
+
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		UsageColumn *c = &cols[i];
+		bool		explicit_key;
+		int			p;
+
+		c->param = -1;
+		if (att->attisdropped)
+		{
+			c->kind = USAGE_COL_DROPPED;
+			continue;
+		}
+		c->name = pstrdup(NameStr(att->attname));
+		c->typid = att->atttypid;
+		c->typmod = att->atttypmod;
+		c->key = usage_column_json_key(RelationGetRelid(rel), att->attnum, &explicit_key);
+		if (!explicit_key && strcmp(c->key, c->name) != 0)
+			c->alt_key = c->name;
+
+		if (strcmp(c->key, "*") == 0)
+		{
+			if (c->typid != JSONOID && c->typid != JSONBOID && c->typid != TEXTOID)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_INVALID_DATA_TYPE),
+						 errmsg("column \"%s\" of foreign table \"%s\" has json_key '*' but type %s",
+								c->name, RelationGetRelationName(rel),
+								format_type_be(c->typid)),
+						 errhint("json_key '*' (the whole item) needs a json, jsonb or text column.")));
+			c->kind = USAGE_COL_WHOLE_ITEM;
+		}
+		else
+		{
+			p = usage_find_param_by_key(ep, c->key);
+			if (p < 0 && c->alt_key)
+				p = usage_find_param_by_key(ep, c->alt_key);
+			c->param = p;
+			c->kind = (p >= 0 && ep->params[p].echo) ? USAGE_COL_ECHO : USAGE_COL_RESPONSE;
+		}
+
+		if (for_execution)
+		{
+			getTypeInputInfo(c->typid, &c->typinput, &c->typioparam);
+			fmgr_info(c->typinput, &c->inflinfo);
+		}
+	}
+	return cols;
+}
+
+/* ----------------------------------------------------------------
+ *		Planning
+ * ----------------------------------------------------------------
+ */
+
+static double
+estimate_fanout(const UsageEndpoint *ep, List *conds, List *exprs)
+{
+	double		fanout = 1;
+
+	for (int p = 0; p < ep->nparams; p++)
+	{
+		double		n = -1;
+		ListCell   *lc;
+
+		if (ep->params[p].kind == USAGE_KIND_DATE_RANGE)
+			continue;
+		foreach(lc, conds)
+		{
+			UsageCond  *c = (UsageCond *) lfirst(lc);
+			double		k = 1;
+
+			if (c->param != p)
+				continue;
+			if (c->op == USAGE_OP_ANY)
+			{
+				Node	   *e = (Node *) list_nth(exprs, c->expr_index);
+
+				if (IsA(e, Const) && !((Const *) e)->constisnull)
+				{
+					ArrayType  *arr = DatumGetArrayTypeP(((Const *) e)->constvalue);
+
+					k = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+				}
+				else if (IsA(e, ArrayExpr))
+					k = list_length(((ArrayExpr *) e)->elements);
+				else
+					k = USAGE_UNKNOWN_FANOUT;
+			}
+			n = (n < 0) ? k : Min(n, k);
+		}
+		if (n >= 0)
+			fanout *= Max(n, 1);
+	}
+	return fanout;
+}
+
+/* the first required parameter not supplied, or -1 */
+static int
+missing_required(const UsageEndpoint *ep, UsageOptions *opts, List *conds)
+{
+	for (int p = 0; p < ep->nparams; p++)
+	{
+		if (ep->params[p].required && !usage_param_supplied(ep, opts, conds, p))
+			return p;
+	}
+	return -1;
+}
+
+static void
+report_missing_param(UsagePlanInfo *info, int p)
+{
+	const UsageEndpoint *ep = info->opts->endpoint;
+	const UsageParamDef *def = &ep->params[p];
+	const char *colname = NULL;
+
+	for (int i = 0; i < info->natts; i++)
+		if (info->cols[i].kind != USAGE_COL_DROPPED && info->cols[i].param == p)
+			colname = info->cols[i].name;
+
+	if (def->key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("server \"%s\" needs option \"%s\" for endpoint \"%s\"",
+						info->opts->server_name, def->option, ep->name)));
+	if (colname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("endpoint \"%s\" requires parameter \"%s\", but foreign table %s has no column for it%s",
+						ep->name, def->key, info->opts->table_name,
+						def->option ? " and no default" : ""),
+				 def->option ?
+				 errhint("Add a column whose json_key is \"%s\", or set the table option %s.",
+						 def->key, def->option) :
+				 errhint("Add a column whose json_key is \"%s\".", def->key)));
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("a query on foreign table %s must %s \"%s\"",
+					info->opts->table_name,
+					def->kind == USAGE_KIND_DATE_RANGE ? "give a lower bound on" : "give a value for",
+					colname),
+			 errdetail("Endpoint \"%s\" requires the request parameter \"%s\".",
+					   ep->name, def->api_name),
+			 def->option ?
+			 errhint("Add a WHERE clause such as: %s, or set the option %s on the table or server.",
+					 ep->example_where, def->option) :
+			 errhint("Add a WHERE clause such as: %s.", ep->example_where)));
+}
+
+static void
+usageGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	UsagePlanInfo *info = palloc0(sizeof(UsagePlanInfo));
+	Relation	rel;
+	ListCell   *lc;
+	List	   *local = NIL;
+	double		rows;
+
+	info->opts = usage_get_options(foreigntableid);
+	rel = table_open(foreigntableid, NoLock);
+	info->cols = usage_map_columns(rel, info->opts->endpoint, false);
+	info->natts = RelationGetNumberOfAttributes(rel);
+	table_close(rel, NoLock);
+
+	foreach(lc, baserel->baserestrictinfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		int			before = list_length(info->base.conds);
+
+		usage_classify_clause(root, baserel, info->opts->endpoint, info->cols,
+							  rinfo, NULL, &info->base);
+		if (list_length(info->base.conds) == before)
+			local = lappend(local, rinfo);
+	}
+	info->base.fanout = estimate_fanout(info->opts->endpoint, info->base.conds,
+										info->base.exprs);
+	info->local_sel = clauselist_selectivity(root, local, baserel->relid,
+											 JOIN_INNER, NULL);
+
+	rows = info->base.fanout * info->opts->endpoint->rows_per_request * info->local_sel;
+	baserel->rows = clamp_row_est(rows);
+	baserel->tuples = clamp_row_est(info->base.fanout * info->opts->endpoint->rows_per_request);
+	baserel->fdw_private = info;
+}
+
+/* callback for generate_implied_equalities_for_column */
+static bool
+ec_member_is_column(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+					EquivalenceMember *em, void *arg)
+{
+	AttrNumber	attno = *(AttrNumber *) arg;
+	Expr	   *expr = em->em_expr;
+
+	while (expr && IsA(expr, RelabelType))
+		expr = ((RelabelType *) expr)->arg;
+	return expr && IsA(expr, Var) &&
+		((Var *) expr)->varno == rel->relid &&
+		((Var *) expr)->varattno == attno &&
+		((Var *) expr)->varlevelsup == 0;
+}
+
+/*
+ * Would this join clause become a pushed-down condition?  Returns the
+ * outer relations it needs, or NULL.
+ */
+static Relids
+pushable_join_clause(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info,
+					 RestrictInfo *rinfo)
+{
+	UsagePushdown tmp = {0};
+	Relids		outer;
+
+	if (!join_clause_is_movable_to(rinfo, baserel))
+		return NULL;
+	outer = bms_difference(rinfo->clause_relids, baserel->relids);
+	if (bms_is_empty(outer))
+		return NULL;
+	usage_classify_clause(root, baserel, info->opts->endpoint, info->cols,
+						  rinfo, outer, &tmp);
+	return tmp.conds != NIL ? outer : NULL;
+}
+
+static void
+add_scan_path(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info,
+			  double fanout, double rows, Relids required_outer)
+{
+	Cost		startup = USAGE_REQUEST_COST;
+	double		waves = ceil(fanout / info->opts->max_concurrency);
+	Cost		total = startup * Max(waves, 1) +
+		USAGE_REQUEST_COST * 0.1 * fanout +
+		rows * USAGE_ROW_COST / Max(info->local_sel, 0.0001);
+
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, rows, startup, total,
+									 NIL, required_outer, NULL,
+#if PG_VERSION_NUM >= 170000
+									 NIL,
+#endif
+									 NIL));
+}
+
+static void
+usageGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	UsagePlanInfo *info = (UsagePlanInfo *) baserel->fdw_private;
+	const UsageEndpoint *ep = info->opts->endpoint;
+	int			missing = missing_required(ep, info->opts, info->base.conds);
+	List	   *ppis = NIL;
+	ListCell   *lc;
+	bool		added = false;
+
+	if (missing < 0)
+	{
+		add_scan_path(root, baserel, info, info->base.fanout, baserel->rows, NULL);
+		added = true;
+	}
+
+	/*
+	 * Parameterized paths: a join clause on a parameter column makes one
+	 * request per outer row (a nested loop).  They are the only paths when a
+	 * required parameter comes from a join, so the planner cannot pick a plan
+	 * in which the requirement is lost.
+	 */
+	foreach(lc, baserel->joininfo)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		Relids		outer = pushable_join_clause(root, baserel, info, rinfo);
+
+		if (outer == NULL)
+			continue;
+		outer = bms_union(outer, baserel->lateral_relids);
+		ppis = list_append_unique_ptr(ppis, get_baserel_parampathinfo(root, baserel, outer));
+	}
+	if (baserel->has_eclass_joins)
+	{
+		for (int i = 0; i < info->natts; i++)
+		{
+			AttrNumber	attno = i + 1;
+			List	   *clauses;
+			ListCell   *lc2;
+
+			if (info->cols[i].kind == USAGE_COL_DROPPED || info->cols[i].param < 0)
+				continue;
+			clauses = generate_implied_equalities_for_column(root, baserel,
+															 ec_member_is_column,
+															 &attno,
+															 baserel->lateral_referencers);
+			foreach(lc2, clauses)
+			{
+				RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc2);
+				Relids		outer = pushable_join_clause(root, baserel, info, rinfo);
+
+				if (outer == NULL)
+					continue;
+				outer = bms_union(outer, baserel->lateral_relids);
+				ppis = list_append_unique_ptr(ppis,
+											  get_baserel_parampathinfo(root, baserel, outer));
+			}
+		}
+	}
+
+	foreach(lc, ppis)
+	{
+		ParamPathInfo *ppi = (ParamPathInfo *) lfirst(lc);
+		UsagePushdown pd = info->base;
+		ListCell   *lc2;
+		double		fanout;
+		double		rows;
+
+		pd.conds = list_copy(info->base.conds);
+		pd.exprs = list_copy(info->base.exprs);
+		foreach(lc2, ppi->ppi_clauses)
+			usage_classify_clause(root, baserel, ep, info->cols,
+								  lfirst_node(RestrictInfo, lc2),
+								  ppi->ppi_req_outer, &pd);
+		if (missing_required(ep, info->opts, pd.conds) >= 0)
+			continue;
+		fanout = estimate_fanout(ep, pd.conds, pd.exprs);
+		rows = clamp_row_est(fanout * ep->rows_per_request * info->local_sel);
+		add_scan_path(root, baserel, info, fanout, rows, ppi->ppi_req_outer);
+		added = true;
+	}
+
+	if (!added)
+		report_missing_param(info, missing);
+}
+
+static ForeignScan *
+usageGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+					ForeignPath *best_path, List *tlist, List *scan_clauses,
+					Plan *outer_plan)
+{
+	UsagePlanInfo *info = (UsagePlanInfo *) baserel->fdw_private;
+	UsagePushdown pd = {0};
+	ListCell   *lc;
+	List	   *fdw_private;
+
+	/*
+	 * Every clause stays a local qual: pushdown only narrows what is
+	 * requested, PostgreSQL still checks each row.
+	 */
+	foreach(lc, scan_clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+
+		if (rinfo->pseudoconstant)
+			continue;
+		usage_classify_clause(root, baserel, info->opts->endpoint, info->cols,
+							  rinfo, PATH_REQ_OUTER(&best_path->path), &pd);
+	}
+
+	fdw_private = list_make2(makeString(pstrdup(info->opts->endpoint->name)),
+							 usage_conds_to_list(pd.conds));
+
+	return make_foreignscan(tlist,
+							extract_actual_clauses(scan_clauses, false),
+							baserel->relid,
+							pd.exprs,
+							fdw_private,
+							NIL, NIL, outer_plan);
+}
+
+/* ----------------------------------------------------------------
+ *		Execution
+ * ----------------------------------------------------------------
+ */
+
+static void
+release_calls(UsageScanState *st)
+{
+	for (int i = 0; i < st->ncalls && st->calls; i++)
+	{
+		UsageCall  *call = &st->calls[i];
+
+		if (call->xfer && call->xfer_gen == usage_http_generation())
+			usage_http_release(call->xfer);
+		call->xfer = NULL;
+	}
+}
+
+/* scan_cxt reset or deleted (end of scan, rescan, or error): stop transfers */
+static void
+scan_cxt_cleanup(void *arg)
+{
+	release_calls((UsageScanState *) arg);
+}
+
+static void
+reset_scan(UsageScanState *st)
+{
+	release_calls(st);
+	MemoryContextReset(st->scan_cxt);
+	MemoryContextReset(st->batch_cxt);
+	/* reset callbacks run once: register again */
+	MemoryContextRegisterResetCallback(st->scan_cxt, &st->cleanup);
+	st->started = false;
+	st->sets = NULL;
+	st->calls = NULL;
+	st->ncalls = 0;
+	st->cur_call = 0;
+	st->next_start = 0;
+	st->rows = NULL;
+	st->nrows = st->maxrows = st->next_row = 0;
+}
+
+static void
+usageBeginForeignScan(ForeignScanState *node, int eflags)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	EState	   *estate = node->ss.ps.state;
+	UsageScanState *st = palloc0(sizeof(UsageScanState));
+	Relation	rel = node->ss.ss_currentRelation;
+	Oid			userid;
+
+	node->fdw_state = st;
+	st->rel = rel;
+	st->tupdesc = RelationGetDescr(rel);
+	st->opts = usage_get_options(RelationGetRelid(rel));
+	st->ep = st->opts->endpoint;
+	st->conds = usage_conds_from_list(lsecond(fsplan->fdw_private));
+	st->natts = st->tupdesc->natts;
+
+	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
+		return;
+
+#if PG_VERSION_NUM >= 160000
+	userid = OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
+#else
+	{
+		RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+
+		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+	}
+#endif
+	usage_get_user_options(st->opts, GetForeignTable(RelationGetRelid(rel))->serverid,
+						   userid);
+
+	st->cols = usage_map_columns(rel, st->ep, true);
+	st->expr_states = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
+	st->what = psprintf("foreign table %s (endpoint %s)", st->opts->table_name, st->ep->name);
+	st->dvalues = palloc(sizeof(Datum) * Max(st->natts, 1));
+	st->dnulls = palloc(sizeof(bool) * Max(st->natts, 1));
+	st->conv_col = -1;
+
+	st->scan_cxt = AllocSetContextCreate(estate->es_query_cxt, "usage_fdw scan",
+										 ALLOCSET_DEFAULT_SIZES);
+	st->batch_cxt = AllocSetContextCreate(estate->es_query_cxt, "usage_fdw page",
+										  ALLOCSET_DEFAULT_SIZES);
+	st->cleanup.func = scan_cxt_cleanup;
+	st->cleanup.arg = st;
+	MemoryContextRegisterResetCallback(st->scan_cxt, &st->cleanup);
+}
+
+/*
+ * Evaluate the parameters and lay out the requests of this (re)scan.
+ */
+static void
+begin_requests(ForeignScanState *node, UsageScanState *st)
+{
+	ExprContext *econtext = node->ss.ps.ps_ExprContext;
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+	bool		empty;
+	double		n = 1;
+
+	st->sets = usage_evaluate_params(st->ep, st->opts, st->cols, st->natts,
+									 st->conds, st->expr_states, econtext, &empty);
+	if (empty)
+		n = 0;
+	else
+	{
+		for (int p = 0; p < st->ep->nparams; p++)
+			n *= Max(st->sets[p].nvalues, 1);
+		if (n > USAGE_MAX_REQUESTS_PER_SCAN)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_ERROR),
+					 errmsg("the query on foreign table %s would need %.0f requests, more than the limit of %d",
+							st->opts->table_name, n, USAGE_MAX_REQUESTS_PER_SCAN),
+					 errhint("Narrow the IN lists of the WHERE clause.")));
+	}
+	st->ncalls = (int) n;
+	st->calls = st->ncalls > 0 ? palloc0(sizeof(UsageCall) * st->ncalls) : NULL;
+	st->started = true;
+	MemoryContextSwitchTo(old);
+}
+
+static void
+send_page(UsageScanState *st, UsageCall *call)
+{
+	UsageHttpRequest req = {0};
+
+	req.method = st->ep->method;
+	req.url = call->url;
+	req.body = call->body;
+	req.content_type = "application/json";
+	req.opts = st->opts;
+	req.bearer = usage_auth_token(st->opts, &st->stats);
+	call->xfer = usage_http_start(&req, &st->stats);
+	call->xfer_gen = usage_http_generation();
+	st->pages++;
+}
+
+static void
+start_call(UsageScanState *st, int k)
+{
+	UsageCall  *call = &st->calls[k];
+	const UsageEndpoint *ep = st->ep;
+	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+	int			rem = k;
+
+	/* call k is the k-th combination, last parameter varying fastest */
+	call->choice = palloc0(sizeof(int) * ep->nparams);
+	for (int p = ep->nparams - 1; p >= 0; p--)
+	{
+		int			nv = Max(st->sets[p].nvalues, 1);
+
+		call->choice[p] = rem % nv;
+		rem /= nv;
+	}
+
+	call->echo = palloc0(sizeof(Datum) * Max(st->natts, 1));
+	call->echo_null = palloc0(sizeof(bool) * Max(st->natts, 1));
+	for (int i = 0; i < st->natts; i++)
+	{
+		UsageColumn *c = &st->cols[i];
+		UsageValueSet *set;
+
+		if (c->kind != USAGE_COL_ECHO)
+			continue;
+		set = &st->sets[c->param];
+		if (set->values == NULL)
+			call->echo_null[i] = true;
+		else
+		{
+			UsageValue *v = &set->values[call->choice[c->param]];
+
+			call->echo[i] = v->echo;
+			call->echo_null[i] = v->echo_isnull;
+		}
+	}
+
+	call->url = usage_build_url(st->opts, st->sets, call->choice);
+	call->body = usage_build_body(st->opts, st->sets, call->choice);
+	MemoryContextSwitchTo(old);
+
+	send_page(st, call);
+}
+
+/* keep up to max_concurrency requests started ahead of the one being read */
+static void
+fill_window(UsageScanState *st)
+{
+	while (st->next_start < st->ncalls &&
+		   st->next_start - st->cur_call < st->opts->max_concurrency)
+	{
+		start_call(st, st->next_start);
+		st->next_start++;
+	}
+}
+
+static void
+conversion_error_callback(void *arg)
+{
+	UsageScanState *st = (UsageScanState *) arg;
+
+	if (st->conv_col >= 0)
+	{
+		char	   *v = st->conv_value;
+
+		errcontext("column \"%s\" of foreign table %s (endpoint %s), value \"%s%s\"",
+				   st->cols[st->conv_col].name, st->opts->table_name, st->ep->name,
+				   v ? pnstrdup(v, pg_mbcliplen(v, strlen(v), 200)) : "",
+				   v && strlen(v) > 200 ? "..." : "");
+	}
+	if (st->parse_url)
+	{
+		const char *p = strstr(st->parse_url, "://");
+
+		p = p ? strchr(p + 3, '/') : NULL;
+		errcontext("response to %s %s for foreign table %s",
+				   st->ep->method, p ? p : st->parse_url, st->opts->table_name);
+	}
+}
+
+static void
+add_row(void *arg, char **values)
+{
+	UsageScanState *st = (UsageScanState *) arg;
+	UsageCall  *call = st->filling;
+
+	for (int i = 0; i < st->natts; i++)
+	{
+		UsageColumn *c = &st->cols[i];
+
+		switch (c->kind)
+		{
+			case USAGE_COL_DROPPED:
+				st->dnulls[i] = true;
+				break;
+			case USAGE_COL_ECHO:
+				st->dvalues[i] = call->echo[i];
+				st->dnulls[i] = call->echo_null[i];
+				break;
+			case USAGE_COL_RESPONSE:
+			case USAGE_COL_WHOLE_ITEM:
+				if (values[i] == NULL)
+				{
+					st->dnulls[i] = true;
+					break;
+				}
+				st->conv_col = i;
+				st->conv_value = values[i];
+				st->dvalues[i] = InputFunctionCall(&c->inflinfo, values[i],
+												   c->typioparam, c->typmod);
+				st->dnulls[i] = false;
+				st->conv_col = -1;
+				break;
+		}
+	}
+	if (st->nrows == st->maxrows)
+	{
+		st->maxrows = Max(64, st->maxrows * 2);
+		st->rows = st->rows ? repalloc(st->rows, sizeof(HeapTuple) * st->maxrows)
+			: palloc(sizeof(HeapTuple) * st->maxrows);
+	}
+	st->rows[st->nrows++] = heap_form_tuple(st->tupdesc, st->dvalues, st->dnulls);
+}
+
+static void
+check_content_type(UsageScanState *st, UsageTransfer *xfer)
+{
+	const char *ct = usage_http_content_type(xfer);
+	size_t		len;
+	const char *body;
+
+	if (ct == NULL || strstr(ct, "json") != NULL || strstr(ct, "JSON") != NULL)
+		return;
+	body = usage_http_body(xfer, &len);
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("API response has content type \"%s\", expected application/json", ct),
+			 errdetail("The body starts with: %s",
+					   pnstrdup(body, pg_mbcliplen(body, Min(len, 200), 200)))));
+}
+
+/*
+ * Parse the next page into st->rows.  Returns false at the end of the scan.
+ */
+static bool
+fetch_next_batch(UsageScanState *st)
+{
+	for (;;)
+	{
+		UsageCall  *call;
+		UsageTransfer *xfer;
+		UsageParseResult res;
+		const char *body;
+		size_t		len;
+		long		status;
+		MemoryContext old;
+		ErrorContextCallback errcb;
+
+		if (st->cur_call >= st->ncalls)
+			return false;
+		fill_window(st);
+		call = &st->calls[st->cur_call];
+		if (call->xfer == NULL)
+		{
+			/* all pages of this call are done */
+			st->cur_call++;
+			continue;
+		}
+		xfer = call->xfer;
+		usage_http_wait(xfer);
+		status = usage_http_status(xfer);
+
+		if (status == 401 && !call->auth_retried && usage_auth_can_refresh(st->opts))
+		{
+			/* the token expired or was revoked: get a new one, once */
+			call->auth_retried = true;
+			usage_auth_invalidate(st->opts);
+			usage_http_restart(xfer, usage_auth_token(st->opts, &st->stats));
+			continue;
+		}
+		if (status != 200)
+			usage_http_report_failure(xfer, st->what);
+		check_content_type(st, xfer);
+
+		MemoryContextReset(st->batch_cxt);
+		st->rows = NULL;
+		st->nrows = st->maxrows = st->next_row = 0;
+		st->filling = call;
+		st->parse_url = call->url;
+
+		errcb.callback = conversion_error_callback;
+		errcb.arg = st;
+		errcb.previous = error_context_stack;
+		error_context_stack = &errcb;
+
+		old = MemoryContextSwitchTo(st->batch_cxt);
+		body = usage_http_body(xfer, &len);
+		usage_parse_response(body, len, st->ep->items_key, st->cols, st->natts,
+							 add_row, st, &res);
+		MemoryContextSwitchTo(old);
+
+		if (res.has_total)
+		{
+			st->has_total = true;
+			st->total_count = res.total_count;
+		}
+
+		/* the next page, fetched while the executor consumes this one */
+		usage_http_release(xfer);
+		call->xfer = NULL;
+		if (res.next_link && st->ep->paging == USAGE_PAGING_NEXTLINK)
+		{
+			if (!usage_same_origin(res.next_link, st->opts->base_url))
+			{
+				char	   *origin = usage_url_origin(res.next_link);
+
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_ERROR),
+						 errmsg("refusing to follow a nextLink to another origin"),
+						 errdetail("The API answered with a nextLink to %s, but base_url is %s; the bearer token is only sent to base_url.",
+								   origin ? origin : "an unparsable URL",
+								   usage_url_origin(st->opts->base_url))));
+			}
+			if (strcmp(res.next_link, call->url) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FDW_ERROR),
+						 errmsg("the API answered with a nextLink to the page just read"),
+						 errdetail("Following it would never end.")));
+			call->url = MemoryContextStrdup(st->scan_cxt, res.next_link);
+			send_page(st, call);
+		}
+
+		error_context_stack = errcb.previous;
+		st->parse_url = NULL;
+
+		if (st->nrows > 0)
+			return true;
+	}
+}
+
+static TupleTableSlot *
+usageIterateForeignScan(ForeignScanState *node)
+{
+	UsageScanState *st = (UsageScanState *) node->fdw_state;
+	TupleTableSlot *slot = node->ss.ss_ScanTupleSlot;
+
+	if (!st->started)
+		begin_requests(node, st);
+
+	while (st->next_row >= st->nrows)
+	{
+		if (!fetch_next_batch(st))
+			return ExecClearTuple(slot);
+	}
+	ExecStoreHeapTuple(st->rows[st->next_row++], slot, false);
+	st->rows_returned++;
+	return slot;
+}
+
+static void
+usageReScanForeignScan(ForeignScanState *node)
+{
+	UsageScanState *st = (UsageScanState *) node->fdw_state;
+
+	/* parameters may have changed: evaluate and request again */
+	reset_scan(st);
+}
+
+static void
+usageEndForeignScan(ForeignScanState *node)
+{
+	UsageScanState *st = (UsageScanState *) node->fdw_state;
+
+	if (st == NULL || st->scan_cxt == NULL)
+		return;
+	release_calls(st);
+	st->ncalls = 0;
+	MemoryContextDelete(st->scan_cxt);
+	MemoryContextDelete(st->batch_cxt);
+	st->scan_cxt = st->batch_cxt = NULL;
+}
+
+static void
+usageExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	UsageScanState *st = (UsageScanState *) node->fdw_state;
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	char	   *body = NULL;
+	char	   *legend = NULL;
+	int			fanout;
+	char	   *request;
+
+	request = usage_describe_request(st->opts->endpoint, st->opts, st->conds,
+									 fsplan->fdw_exprs, &fanout, &body, &legend);
+	ExplainPropertyText("Request", request, es);
+	if (body)
+		ExplainPropertyText("Request Body", body, es);
+	if (legend)
+		ExplainPropertyText("Request Parameters", legend, es);
+	if (fanout >= 0)
+		ExplainPropertyInteger("Requests", NULL, fanout, es);
+	else
+		ExplainPropertyText("Requests", "known at execution", es);
+
+	if (es->analyze)
+	{
+		if (es->format == EXPLAIN_FORMAT_TEXT)
+		{
+			StringInfoData buf;
+
+			initStringInfo(&buf);
+			appendStringInfo(&buf, "requests=" INT64_FORMAT " retries=" INT64_FORMAT
+							 " pages=" INT64_FORMAT " rows=" INT64_FORMAT
+							 " bytes=" INT64_FORMAT,
+							 st->stats.requests, st->stats.retries, st->pages,
+							 st->rows_returned, st->stats.bytes);
+			if (st->has_total)
+				appendStringInfo(&buf, " total_count=" INT64_FORMAT, st->total_count);
+			if (es->timing)
+				appendStringInfo(&buf, " wait=%.3f ms", st->stats.wait_ms);
+			ExplainPropertyText("HTTP", buf.data, es);
+		}
+		else
+		{
+			ExplainPropertyInteger("HTTP Requests", NULL, st->stats.requests, es);
+			ExplainPropertyInteger("HTTP Retries", NULL, st->stats.retries, es);
+			ExplainPropertyInteger("HTTP Pages", NULL, st->pages, es);
+			ExplainPropertyInteger("HTTP Rows", NULL, st->rows_returned, es);
+			ExplainPropertyInteger("HTTP Response Bytes", NULL, st->stats.bytes, es);
+			if (st->has_total)
+				ExplainPropertyInteger("HTTP Total Count", NULL, st->total_count, es);
+			if (es->timing)
+				ExplainPropertyFloat("HTTP Wait Time", "ms", st->stats.wait_ms, 3, es);
+		}
+	}
+}
+
+static List *
+usageImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
+{
+	return usage_import_foreign_schema(stmt, serverOid);
+}

@@ -1,0 +1,385 @@
+/*-------------------------------------------------------------------------
+ *
+ * usage_fdw.h
+ *		  Shared declarations of usage_fdw, a foreign data wrapper that maps
+ *		  vendor usage APIs (UiPath consumption, AvePoint Power Platform
+ *		  connection usage) to foreign tables.
+ *
+ * The modules, in the order a query meets them:
+ *
+ *	option.c		option validation and the merged options of one scan
+ *	catalog.c		the endpoint catalogue: every endpoint described as data
+ *	pushdown.c		which WHERE clauses become request parameters, and their
+ *					evaluation at execution time
+ *	request.c		URL, query string and JSON body of one request
+ *	auth.c			bearer tokens: static, or OAuth2 client credentials (cached)
+ *	http.c			libcurl multi interface driven by the backend's latch
+ *	json_tuple.c	PostgreSQL's JSON parser turning response items into rows
+ *	explain.c		EXPLAIN output
+ *	ddl.c			IMPORT FOREIGN SCHEMA and the DDL checks of the event trigger
+ *	usage_fdw.c		the FDW handler: planning and execution
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef USAGE_FDW_H
+#define USAGE_FDW_H
+
+#include "access/tupdesc.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "utils/relcache.h"
+
+/* ----------------------------------------------------------------
+ *		Endpoint catalogue (catalog.c)
+ * ----------------------------------------------------------------
+ */
+
+typedef enum UsageProvider
+{
+	USAGE_PROVIDER_UIPATH,
+	USAGE_PROVIDER_AVEPOINT
+} UsageProvider;
+
+/* Where a request parameter goes. */
+typedef enum UsageParamPlace
+{
+	USAGE_PLACE_PATH,			/* {name} in the path template */
+	USAGE_PLACE_QUERY,			/* ?name=value */
+	USAGE_PLACE_BODY			/* member of the JSON request body */
+} UsageParamPlace;
+
+/* How a parameter's value is written into the request. */
+typedef enum UsageParamKind
+{
+	USAGE_KIND_STRING,			/* JSON string / query value */
+	USAGE_KIND_BOOLEAN,			/* JSON true/false */
+	USAGE_KIND_EPOCH_MS,		/* a point in time, as unix milliseconds */
+	USAGE_KIND_STRING_LIST,		/* a JSON array holding the one value */
+	USAGE_KIND_DATE_RANGE		/* a range on a date column, sent as two
+								 * unix-millisecond bounds (api_name and
+								 * api_name_end) on UTC day boundaries */
+} UsageParamKind;
+
+typedef enum UsagePaging
+{
+	USAGE_PAGING_NONE,			/* the whole array arrives in one body */
+	USAGE_PAGING_NEXTLINK		/* page size parameter + absolute nextLink */
+} UsagePaging;
+
+typedef struct UsageParamDef
+{
+	const char *key;			/* column key that binds it, or NULL */
+	const char *api_name;		/* name in the request */
+	const char *api_name_end;	/* DATE_RANGE only: name of the upper bound */
+	const char *option;			/* option supplying a default, or NULL */
+	UsageParamPlace place;
+	UsageParamKind kind;
+	bool		required;		/* the API refuses a request without it */
+	bool		echo;			/* not in the response: the column echoes the
+								 * value the request used */
+	const char *absent_echo;	/* echo value when not sent, or NULL */
+} UsageParamDef;
+
+/* A column of the standard table, for IMPORT FOREIGN SCHEMA. */
+typedef struct UsageColumnDef
+{
+	const char *name;
+	const char *type;
+	const char *comment;
+} UsageColumnDef;
+
+typedef struct UsageEndpoint
+{
+	const char *name;			/* table option "endpoint" */
+	UsageProvider provider;
+	const char *method;			/* "GET" or "POST" */
+	const char *path;			/* path template, {organizationId} etc. */
+	const char *items_key;		/* key of the response array */
+	UsagePaging paging;
+	const char *page_size_param;	/* query parameter of the page size */
+	const UsageParamDef *params;
+	int			nparams;
+	const UsageColumnDef *columns;
+	int			ncolumns;
+	double		rows_per_request;	/* planner's estimate of one request */
+	const char *comment;		/* table comment */
+	const char *example_where;	/* a WHERE clause that satisfies the
+								 * required parameters, for HINTs */
+} UsageEndpoint;
+
+extern const UsageEndpoint *usage_find_endpoint(const char *name);
+extern const UsageEndpoint *usage_endpoint_at(int i);
+extern int	usage_endpoint_count(void);
+extern const char *usage_provider_name(UsageProvider provider);
+extern bool usage_provider_from_name(const char *name, UsageProvider *provider);
+extern char *usage_endpoint_names(UsageProvider provider, bool all);
+extern int	usage_find_param_by_key(const UsageEndpoint *ep, const char *key);
+extern int	usage_find_param_by_option(const UsageEndpoint *ep, const char *option);
+
+/* ----------------------------------------------------------------
+ *		Options (option.c)
+ * ----------------------------------------------------------------
+ */
+
+typedef struct UsageOptions
+{
+	/* from the server, some overridable by the table */
+	char	   *server_name;
+	UsageProvider provider;
+	char	   *base_url;
+	char	   *organization_id;
+	char	   *token_url;
+	char	   *scope;
+	int			page_size;
+	int			max_concurrency;
+	int			timeout_ms;
+	int			connect_timeout_ms;
+	int			max_retries;
+	char	   *ca_file;
+	char	   *proxy;
+
+	/* from the table */
+	char	   *table_name;		/* qualified, quoted */
+	const UsageEndpoint *endpoint;
+	List	   *param_defaults; /* DefElems: parameter defaults, table over
+								 * server */
+
+	/* from the user mapping (only when asked for) */
+	Oid			umid;
+	char	   *access_token;
+	char	   *client_id;
+	char	   *client_secret;
+} UsageOptions;
+
+extern UsageOptions *usage_get_options(Oid foreigntableid);
+extern void usage_get_user_options(UsageOptions *opts, Oid serverid, Oid userid);
+extern const char *usage_param_default(UsageOptions *opts, const UsageParamDef *param);
+extern char *usage_column_json_key(Oid relid, AttrNumber attnum, bool *explicit_key);
+extern char *usage_camel_case(const char *name);
+
+/* ----------------------------------------------------------------
+ *		Column mapping (usage_fdw.c)
+ * ----------------------------------------------------------------
+ */
+
+typedef enum UsageColumnKind
+{
+	USAGE_COL_DROPPED,
+	USAGE_COL_RESPONSE,			/* read from the response item */
+	USAGE_COL_ECHO,				/* echo of a request parameter */
+	USAGE_COL_WHOLE_ITEM		/* json_key '*': the whole item */
+} UsageColumnKind;
+
+typedef struct UsageColumn
+{
+	UsageColumnKind kind;
+	char	   *name;
+	char	   *key;			/* json key (camelCase or explicit) */
+	char	   *alt_key;		/* the exact column name, or NULL */
+	int			param;			/* index in endpoint->params, or -1 */
+	Oid			typid;
+	int32		typmod;
+	Oid			typinput;
+	Oid			typioparam;
+	FmgrInfo	inflinfo;
+} UsageColumn;
+
+extern UsageColumn *usage_map_columns(Relation rel, const UsageEndpoint *ep,
+									  bool for_execution);
+
+/* ----------------------------------------------------------------
+ *		Pushdown (pushdown.c)
+ * ----------------------------------------------------------------
+ */
+
+typedef enum UsageCondOp
+{
+	USAGE_OP_EQ,				/* param = value */
+	USAGE_OP_ANY,				/* param = ANY(array): fan-out */
+	USAGE_OP_GE,
+	USAGE_OP_GT,
+	USAGE_OP_LE,
+	USAGE_OP_LT
+} UsageCondOp;
+
+/*
+ * One pushed-down condition.  The value expression lives in the plan's
+ * fdw_exprs (at index expr_index) so that it is evaluated at execution time
+ * and nestloop parameters are substituted in it.
+ */
+typedef struct UsageCond
+{
+	int			param;			/* index in endpoint->params */
+	UsageCondOp op;
+	int			expr_index;
+	bool		exact_day;		/* DATE_RANGE: value is a date of the same
+								 * type, no widening needed */
+} UsageCond;
+
+/* Result of classifying a relation's clauses. */
+typedef struct UsagePushdown
+{
+	List	   *conds;			/* UsageCond * */
+	List	   *exprs;			/* value expressions */
+	List	   *pushed_clauses; /* RestrictInfos that produced conds */
+	double		fanout;			/* estimated number of requests */
+	bool		contradiction;	/* a constant makes the result empty */
+} UsagePushdown;
+
+extern void usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
+								  const UsageEndpoint *ep, UsageColumn *cols,
+								  RestrictInfo *rinfo, Relids outer_relids,
+								  UsagePushdown *pd);
+extern bool usage_param_supplied(const UsageEndpoint *ep, UsageOptions *opts,
+								 List *conds, int param);
+extern List *usage_conds_to_list(List *conds);
+extern bool usage_const_date_range(List *conds, List *exprs, int param,
+								   int64 *start_ms, int64 *end_ms, bool *has_end,
+								   bool *empty);
+extern int64 usage_datum_to_epoch_ms(Datum d, Oid typid, const char *colname);
+extern List *usage_conds_from_list(List *list);
+
+/* One value of a request parameter, as evaluated at execution time. */
+typedef struct UsageValue
+{
+	char	   *text;			/* STRING kinds: the value as text */
+	int64		num;			/* EPOCH_MS: unix milliseconds */
+	bool		boolval;		/* BOOLEAN */
+	Datum		echo;			/* value for the echo column */
+	bool		echo_isnull;
+} UsageValue;
+
+/* The values a parameter takes over the requests of one scan. */
+typedef struct UsageValueSet
+{
+	bool		sent;			/* false: the request does not carry it */
+	int			nvalues;
+	UsageValue *values;
+	/* DATE_RANGE only: bounds in days since 1970-01-01, inclusive */
+	bool		has_low;
+	bool		has_high;
+	int64		low_day;
+	int64		high_day;
+	int64		start_ms;		/* what is sent: [start_ms, end_ms) */
+	int64		end_ms;
+} UsageValueSet;
+
+extern UsageValueSet *usage_evaluate_params(const UsageEndpoint *ep,
+											UsageOptions *opts,
+											UsageColumn *cols, int natts,
+											List *conds, List *expr_states,
+											ExprContext *econtext,
+											bool *empty);
+
+/* ----------------------------------------------------------------
+ *		Request building (request.c)
+ * ----------------------------------------------------------------
+ */
+
+extern char *usage_build_url(UsageOptions *opts, const UsageValueSet *sets,
+							 const int *choice);
+extern char *usage_build_body(UsageOptions *opts, const UsageValueSet *sets,
+							  const int *choice);
+extern void usage_append_url_encoded(StringInfo buf, const char *s);
+extern bool usage_same_origin(const char *url_a, const char *url_b);
+extern char *usage_url_origin(const char *url);
+
+/* ----------------------------------------------------------------
+ *		HTTP (http.c)
+ * ----------------------------------------------------------------
+ */
+
+typedef struct UsageHttpStats
+{
+	int64		requests;		/* attempts sent, retries included */
+	int64		retries;
+	int64		bytes;			/* response bytes received */
+	double		wait_ms;		/* time spent waiting on the network */
+} UsageHttpStats;
+
+typedef enum UsageXferState
+{
+	USAGE_XFER_WAITING,			/* scheduled, not yet sent (backoff) */
+	USAGE_XFER_RUNNING,
+	USAGE_XFER_DONE
+} UsageXferState;
+
+typedef struct UsageTransfer UsageTransfer;
+
+typedef struct UsageHttpRequest
+{
+	const char *method;
+	const char *url;
+	const char *body;			/* NULL for none */
+	const char *content_type;	/* of the body */
+	const char *bearer;			/* token, or NULL */
+	UsageOptions *opts;			/* timeouts, retries, TLS, proxy */
+} UsageHttpRequest;
+
+extern UsageTransfer *usage_http_start(const UsageHttpRequest *req,
+									   UsageHttpStats *stats);
+extern void usage_http_restart(UsageTransfer *xfer, const char *bearer);
+extern void usage_http_wait(UsageTransfer *xfer);
+extern void usage_http_poll(void);
+extern bool usage_http_is_done(UsageTransfer *xfer);
+extern long usage_http_status(UsageTransfer *xfer);
+extern const char *usage_http_body(UsageTransfer *xfer, size_t *len);
+extern const char *usage_http_content_type(UsageTransfer *xfer);
+extern const char *usage_http_url(UsageTransfer *xfer);
+extern void usage_http_report_failure(UsageTransfer *xfer, const char *what);
+extern void usage_http_release(UsageTransfer *xfer);
+extern uint64 usage_http_generation(void);
+extern void usage_http_init(void);
+extern int	usage_http_running_count(void);
+
+/* ----------------------------------------------------------------
+ *		Authentication (auth.c)
+ * ----------------------------------------------------------------
+ */
+
+extern const char *usage_auth_token(UsageOptions *opts, UsageHttpStats *stats);
+extern bool usage_auth_can_refresh(UsageOptions *opts);
+extern void usage_auth_invalidate(UsageOptions *opts);
+
+/* ----------------------------------------------------------------
+ *		JSON to rows (json_tuple.c)
+ * ----------------------------------------------------------------
+ */
+
+typedef void (*usage_item_callback) (void *arg, char **values);
+
+typedef struct UsageParseResult
+{
+	char	   *next_link;		/* NULL when absent, null or empty */
+	bool		has_total;
+	int64		total_count;
+	int64		nitems;
+} UsageParseResult;
+
+extern void usage_parse_response(const char *body, size_t len,
+								 const char *items_key,
+								 UsageColumn *cols, int natts,
+								 usage_item_callback callback, void *arg,
+								 UsageParseResult *result);
+extern char *usage_json_get_string(const char *body, size_t len,
+								   const char *key, bool *found);
+
+/* ----------------------------------------------------------------
+ *		EXPLAIN (explain.c), DDL (ddl.c)
+ * ----------------------------------------------------------------
+ */
+
+extern char *usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
+									List *conds, List *exprs, int *fanout,
+									char **body_out, char **legend_out);
+extern List *usage_import_foreign_schema(ImportForeignSchemaStmt *stmt,
+										 Oid serverOid);
+
+/* limits */
+#define USAGE_MAX_REQUESTS_PER_SCAN 10000
+#define USAGE_MAX_RESPONSE_BYTES	(64 * 1024 * 1024)
+#define USAGE_MAX_PAGES_PER_CALL	1000000
+
+#endif							/* USAGE_FDW_H */

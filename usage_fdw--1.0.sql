@@ -1,0 +1,49 @@
+/* usage_fdw--1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION usage_fdw" to load this file. \quit
+
+CREATE FUNCTION usage_fdw_handler()
+RETURNS fdw_handler
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION usage_fdw_validator(text[], oid)
+RETURNS void
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER usage_fdw
+  HANDLER usage_fdw_handler
+  VALIDATOR usage_fdw_validator;
+
+COMMENT ON FOREIGN DATA WRAPPER usage_fdw
+  IS 'vendor usage APIs (UiPath consumption, AvePoint Power Platform) as foreign tables';
+
+-- Checks that need two catalog objects at once (a table's endpoint against
+-- its server's provider), and the column comments of imported tables.
+CREATE FUNCTION usage_fdw_check_object(classid oid, objid oid, tag text)
+RETURNS void
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION usage_fdw_ddl_command_end()
+RETURNS event_trigger
+LANGUAGE plpgsql
+AS $$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN SELECT classid, objid FROM pg_event_trigger_ddl_commands()
+           WHERE classid IN ('pg_catalog.pg_class'::regclass,
+                             'pg_catalog.pg_foreign_server'::regclass)
+  LOOP
+    PERFORM @extschema@.usage_fdw_check_object(r.classid, r.objid, tg_tag);
+  END LOOP;
+END
+$$;
+
+CREATE EVENT TRIGGER usage_fdw_ddl_command_end ON ddl_command_end
+  WHEN TAG IN ('CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE',
+               'ALTER SERVER', 'IMPORT FOREIGN SCHEMA')
+  EXECUTE FUNCTION usage_fdw_ddl_command_end();
