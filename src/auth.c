@@ -163,11 +163,13 @@ fetch_token(UsageOptions *opts, UsageHttpStats *stats, int64 *expires_in)
 		if (*expires_in <= 0)
 			*expires_in = 3600;
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
 		usage_http_release(xfer);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	usage_http_release(xfer);
 
 	return token;
 }

@@ -629,16 +629,61 @@ ms_until(TimestampTz now, TimestampTz then)
 }
 
 /*
+ * One WaitEventSetWait on the latch and the sockets libcurl watches.  The
+ * set is freed even when the wait errors out (its epoll descriptor would
+ * otherwise leak).
+ */
+static int
+wait_for_events(long timeout, WaitEvent *occurred, int noccurred)
+{
+	WaitEventSet *volatile set = NULL;
+	volatile int nev = 0;
+
+	PG_TRY();
+	{
+#if PG_VERSION_NUM >= 170000
+		set = CreateWaitEventSet(NULL, nsockets + 2);
+#else
+		set = CreateWaitEventSet(CurrentMemoryContext, nsockets + 2);
+#endif
+		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+		if (IsUnderPostmaster)
+			AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		for (int i = 0; i < nsockets; i++)
+		{
+			uint32		ev = 0;
+
+			if (sockets[i].what & CURL_POLL_IN)
+				ev |= WL_SOCKET_READABLE;
+			if (sockets[i].what & CURL_POLL_OUT)
+				ev |= WL_SOCKET_WRITEABLE;
+			if (ev)
+				AddWaitEventToSet(set, ev, sockets[i].fd, NULL, NULL);
+		}
+		nev = WaitEventSetWait(set, timeout, occurred, noccurred,
+							   PG_WAIT_EXTENSION);
+	}
+	PG_CATCH();
+	{
+		if (set)
+			FreeWaitEventSet(set);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	FreeWaitEventSet(set);
+	return nev;
+}
+
+/*
  * Wait once for network activity, a timer, a retry becoming due, or the
  * latch, then let libcurl do its work.  Interrupts are checked.
  */
 static void
-http_step(void)
+http_step(long max_wait_ms)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	long		timeout = WAIT_SLICE_MS;
+	long		timeout = max_wait_ms;
 	dlist_iter	iter;
-	WaitEventSet *volatile set = NULL;
 	WaitEvent	occurred[64];
 	int			nev = 0;
 	bool		latch_set = false;
@@ -662,36 +707,7 @@ http_step(void)
 	}
 
 	INSTR_TIME_SET_CURRENT(start);
-	PG_TRY();
-	{
-#if PG_VERSION_NUM >= 170000
-		set = CreateWaitEventSet(NULL, nsockets + 2);
-#else
-		set = CreateWaitEventSet(CurrentMemoryContext, nsockets + 2);
-#endif
-		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		if (IsUnderPostmaster)
-			AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-		for (int i = 0; i < nsockets; i++)
-		{
-			uint32		ev = 0;
-
-			if (sockets[i].what & CURL_POLL_IN)
-				ev |= WL_SOCKET_READABLE;
-			if (sockets[i].what & CURL_POLL_OUT)
-				ev |= WL_SOCKET_WRITEABLE;
-			if (ev)
-				AddWaitEventToSet(set, ev, sockets[i].fd, NULL, NULL);
-		}
-		nev = WaitEventSetWait(set, timeout, occurred, lengthof(occurred),
-							   PG_WAIT_EXTENSION);
-	}
-	PG_FINALLY();
-	{
-		if (set)
-			FreeWaitEventSet(set);
-	}
-	PG_END_TRY();
+	nev = wait_for_events(timeout, occurred, lengthof(occurred));
 	INSTR_TIME_SET_CURRENT(end);
 	INSTR_TIME_SUBTRACT(end, start);
 
@@ -746,23 +762,20 @@ void
 usage_http_wait(UsageTransfer *xfer)
 {
 	while (xfer->state != USAGE_XFER_DONE)
-		http_step();
+		http_step(WAIT_SLICE_MS);
 }
 
 /*
- * Let transfers progress without blocking (zero-length waits are avoided:
- * this does one step only when something is due).
+ * Let transfers progress without blocking: send what can be sent, read what
+ * has arrived.  Called after starting a transfer and now and then while rows
+ * are returned, so that prefetched pages download in the meantime.
  */
 void
 usage_http_poll(void)
 {
-	int			running;
-
-	if (multi == NULL)
+	if (multi == NULL || dlist_is_empty(&all_transfers))
 		return;
-	start_due_retries(GetCurrentTimestamp());
-	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	process_completions();
+	http_step(0);
 }
 
 bool

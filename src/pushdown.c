@@ -102,7 +102,8 @@ btree_strategy(Oid opno, Oid coltype, Oid *righttype)
 	if (!op_in_opfamily(opno, opfamily))
 		return 0;
 	get_op_opfamily_properties(opno, opfamily, false, &strategy, &lefttype, righttype);
-	if (lefttype != coltype)
+	/* varchar columns use text's operators: compare with the opclass type */
+	if (lefttype != get_opclass_input_type(opclass))
 		return 0;
 	return strategy;
 }
@@ -252,8 +253,8 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 					 rinfo);
 			return;
 		}
-		/* other parameters take single values: equality of the same type */
-		if (cop != USAGE_OP_EQ || righttype != cols[attno - 1].typid)
+		/* other parameters take single values: equality of one type */
+		if (cop != USAGE_OP_EQ || righttype != get_opclass_input_type(GetDefaultOpClass(cols[attno - 1].typid, BTREE_AM_OID)))
 			return;
 		add_cond(pd, pidx, USAGE_OP_EQ, value, false, rinfo);
 		return;
@@ -289,7 +290,7 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 					 rinfo);
 			return;
 		}
-		if (righttype != cols[attno - 1].typid)
+		if (righttype != get_opclass_input_type(GetDefaultOpClass(cols[attno - 1].typid, BTREE_AM_OID)))
 			return;
 		add_cond(pd, pidx, USAGE_OP_ANY, value, false, rinfo);
 	}

@@ -681,6 +681,8 @@ send_page(UsageScanState *st, UsageCall *call)
 	call->xfer = usage_http_start(&req, &st->stats);
 	call->xfer_gen = usage_http_generation();
 	st->pages++;
+	/* get it on the wire now, not when we next wait */
+	usage_http_poll();
 }
 
 static void
@@ -941,6 +943,9 @@ usageIterateForeignScan(ForeignScanState *node)
 	}
 	ExecStoreHeapTuple(st->rows[st->next_row++], slot, false);
 	st->rows_returned++;
+	/* let the requests in flight make progress while rows are consumed */
+	if ((st->rows_returned & 255) == 0 && st->next_start > st->cur_call)
+		usage_http_poll();
 	return slot;
 }
 
