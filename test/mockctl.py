@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Command-line control of the mock vendor API (test/mock_api.py) for the tests.
+
+pg_regress scripts run it through psql's `\\!`, so everything it prints is
+stable and deterministic (no ports, timestamps, tokens or connection ids) and
+can sit in expected/*.out files.  The mock's base URL comes from $MOCK_URL
+(e.g. http://127.0.0.1:5555).
+
+  mockctl.py reset                  clear log, faults, config overrides, tokens
+  mockctl.py config JSON            merge JSON into the mock's config
+  mockctl.py fault JSON             add a fault rule (or an array of rules)
+  mockctl.py revoke                 revoke every issued OAuth2 token
+  mockctl.py requests [--path-substr S] [--all] [--sorted] [--faults]
+                                    one line per request since the last reset:
+                                    METHOD /path?query  BODY  -> STATUS
+  mockctl.py count [--path-substr S]   number of API requests since reset
+  mockctl.py tokens                 number of token requests since reset
+  mockctl.py conns                  distinct connections used by API requests
+
+reset/config/fault/revoke print nothing on success; any failure prints a
+message on stderr and exits with status 1.
+"""
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+TOKEN_PATHS = ("/identity_/connect/token", "/connect/token")
+
+# talk to the mock directly, whatever http_proxy/https_proxy say
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class CtlError(Exception):
+    pass
+
+
+def call(method, path, payload=None):
+    """One request to the mock's control interface; the JSON answer."""
+    base = os.environ.get("MOCK_URL", "").rstrip("/")
+    if not base:
+        raise CtlError("MOCK_URL is not set")
+    data = None
+    headers = {}
+    if payload is not None:
+        data = payload.encode("utf-8") if isinstance(payload, str) else json.dumps(payload).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    try:
+        with OPENER.open(req, timeout=30) as resp:
+            return json.loads(resp.read().decode("utf-8"))
+    except urllib.error.HTTPError as e:
+        detail = e.read().decode("utf-8", "replace")
+        try:
+            detail = json.loads(detail).get("error", detail)
+        except (ValueError, AttributeError):
+            pass
+        raise CtlError("%s %s: HTTP %d: %s" % (method, path, e.code, detail)) from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise CtlError("%s %s: %s" % (method, path, e)) from None
+
+
+def check_json(text, what):
+    try:
+        json.loads(text)
+    except ValueError as e:
+        raise CtlError("%s: not valid JSON: %s" % (what, e)) from None
+    return text
+
+
+def is_token_request(rec):
+    return rec["path"] in TOKEN_PATHS
+
+
+def api_requests(path_substr=None, include_tokens=False):
+    """The logged requests (seq order), with the organization id for display."""
+    data = call("GET", "/_mock/requests")
+    recs = sorted(data["requests"], key=lambda r: r["seq"])
+    if not include_tokens:
+        recs = [r for r in recs if not is_token_request(r)]
+    if path_substr:
+        recs = [r for r in recs if path_substr in r["path"]]
+    return data.get("org_id"), recs
+
+
+def show_value(text):
+    """Percent-encode only non-printables, '&', '=', '%' and space."""
+    out = []
+    for ch in text:
+        if ch in "&=% " or not ch.isprintable():
+            out.append(urllib.parse.quote(ch, safe="", errors="backslashreplace"))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def format_request(rec, org_id, with_fault=False):
+    path = rec["path"]
+    if org_id:
+        path = path.replace(org_id, "{org}")
+    if rec["query"]:
+        path += "?" + "&".join("%s=%s" % (show_value(n), show_value(v)) for n, v in rec["query"])
+    body = "-" if rec["body"] is None else json.dumps(rec["body"], sort_keys=True,
+                                                        separators=(",", ":"))
+    status = "-" if rec["status"] is None else str(rec["status"])
+    line = "%s %s  %s  -> %s" % (rec["method"], path, body, status)
+    if with_fault and rec.get("fault"):
+        line += "  [fault %s]" % rec["fault"]
+    return line
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="mockctl.py", description="Control the usage_fdw mock API ($MOCK_URL).")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("reset", help="clear log, faults, config overrides and issued tokens")
+    sp = sub.add_parser("config", help="merge a JSON object into the config")
+    sp.add_argument("json")
+    sp = sub.add_parser("fault", help="add a fault rule (JSON object or array)")
+    sp.add_argument("json")
+    sub.add_parser("revoke", help="revoke all issued OAuth2 tokens")
+    sp = sub.add_parser("requests", help="list requests since the last reset")
+    sp.add_argument("--path-substr", help="only requests whose path contains this")
+    sp.add_argument("--all", action="store_true", help="include token requests")
+    sp.add_argument("--sorted", action="store_true",
+                    help="sort the lines (for concurrent requests, whose order varies)")
+    sp.add_argument("--faults", action="store_true", help="append the injected fault's name")
+    sp = sub.add_parser("count", help="number of API requests since the last reset")
+    sp.add_argument("--path-substr")
+    sub.add_parser("tokens", help="number of token requests since the last reset")
+    sub.add_parser("conns", help="distinct connections used by API requests since the last reset")
+    args = p.parse_args(argv)
+
+    # deterministic output whatever the caller's locale
+    sys.stdout.reconfigure(encoding="utf-8", errors="backslashreplace")
+    try:
+        if args.cmd == "reset":
+            call("POST", "/_mock/reset")
+        elif args.cmd == "config":
+            call("POST", "/_mock/config", check_json(args.json, "config"))
+        elif args.cmd == "fault":
+            call("POST", "/_mock/faults", check_json(args.json, "fault"))
+        elif args.cmd == "revoke":
+            call("POST", "/_mock/revoke_tokens")
+        elif args.cmd == "requests":
+            org_id, recs = api_requests(args.path_substr, include_tokens=args.all)
+            lines = [format_request(r, org_id, args.faults) for r in recs]
+            if args.sorted:
+                lines.sort()
+            for line in lines:
+                print(line)
+        elif args.cmd == "count":
+            print(len(api_requests(args.path_substr)[1]))
+        elif args.cmd == "tokens":
+            data = call("GET", "/_mock/requests")
+            print(sum(1 for r in data["requests"] if is_token_request(r)))
+        elif args.cmd == "conns":
+            print(len({r["conn"] for r in api_requests()[1]}))
+    except CtlError as e:
+        sys.stdout.flush()
+        print("mockctl: %s" % e, file=sys.stderr)
+        return 1
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
