@@ -1,0 +1,104 @@
+-- demo/setup.sql: what a user would set up to report on vendor usage.
+--
+-- Run by "make demo" (scripts/demo.sh) as
+--   psql -X -v ON_ERROR_STOP=1 -v mock_url=http://127.0.0.1:PORT -d usage_demo -f demo/setup.sql
+-- Against the real services, leave base_url out (each provider has its default)
+-- and use OAuth2 client credentials in the user mappings:
+--   OPTIONS (client_id '...', client_secret '...')
+
+CREATE EXTENSION usage_fdw;
+
+-- UiPath Automation Cloud: the usage API of one organization.
+CREATE SERVER uipath FOREIGN DATA WRAPPER usage_fdw
+  OPTIONS (provider 'uipath',
+           base_url :'mock_url',
+           organization_id '11111111-1111-1111-1111-111111111111');
+
+-- AvePoint Graph API (EnPower, Power Platform connection usage).
+CREATE SERVER avepoint FOREIGN DATA WRAPPER usage_fdw
+  OPTIONS (provider 'avepoint',
+           base_url :'mock_url');
+
+-- Secrets live only in user mappings.
+CREATE USER MAPPING FOR CURRENT_USER SERVER uipath
+  OPTIONS (access_token 'test-token');
+CREATE USER MAPPING FOR CURRENT_USER SERVER avepoint
+  OPTIONS (access_token 'test-token');
+
+-- The standard foreign tables (SPEC.md section 3):
+--   usage.consumption_by_folder, usage.daily_consumption_by_service,
+--   usage.cloud_flow_connection_usage
+CREATE SCHEMA usage;
+IMPORT FOREIGN SCHEMA uipath FROM SERVER uipath INTO usage;
+IMPORT FOREIGN SCHEMA avepoint FROM SERVER avepoint INTO usage;
+
+-- Local data to join with: monthly robot-unit budgets per UiPath folder ...
+CREATE TABLE folder_budget (
+  folder_name    text PRIMARY KEY,
+  monthly_budget numeric NOT NULL,
+  owner          text
+);
+-- (folder names as in the demo data of test/mock_api.py; a budget covers the
+-- folder's own consumption in all tenants)
+INSERT INTO folder_budget (folder_name, monthly_budget, owner) VALUES
+  ('Finance',             900, 'finance-ops@contoso.example'),
+  ('Invoice Processing', 1200, 'ap-automation@contoso.example'),
+  ('HR',                  300, 'hr-systems@contoso.example'),
+  ('IT Operations',      1500, 'it-automation@contoso.example'),
+  ('Customer Service',    600, 'cx-automation@contoso.example'),
+  ('Procurement',         400, 'procurement@contoso.example'),
+  ('Shared',              350, 'coe@contoso.example'),
+  ('Legal',               200, 'legal-ops@contoso.example');
+
+-- ... and who owns which Power Automate cloud flow.
+CREATE TABLE flow_owner (
+  flow_id     text PRIMARY KEY,
+  owner_email text NOT NULL
+);
+INSERT INTO flow_owner (flow_id, owner_email) VALUES
+  ('a928e785-2b02-5616-9c43-b3df0e998c7d', 'alice@contoso.example'),
+  ('9166e78d-20bd-569b-9fab-a9efd8543f10', 'bob@contoso.example'),
+  ('d522adf1-a64c-519d-8efa-1ae94a51e431', 'alice@contoso.example'),
+  ('ad4ab402-3cd7-5e26-b32d-d6c3f0da5ad9', 'carol@fabrikam.example'),
+  ('00000000-0000-0000-0000-00000000dead', 'dave@contoso.example');  -- a flow that no longer exists
+
+ANALYZE folder_budget, flow_owner;
+
+-- Robot units per folder for the last full calendar month (UTC), both
+-- production and staging tenants.  One request per tenant (tenant_id IN fans
+-- out); the month boundaries are computed when the view is refreshed, so a
+-- scheduled refresh always holds the previous month:
+--
+--   with pg_cron (CREATE EXTENSION pg_cron; needs shared_preload_libraries):
+--     SELECT cron.schedule('usage-monthly', '0 3 1 * *',
+--                          'REFRESH MATERIALIZED VIEW usage.monthly_robot_units');
+--   or from the operating system's cron:
+--     0 3 1 * *  psql -X -d usage_demo -c 'REFRESH MATERIALIZED VIEW usage.monthly_robot_units'
+--
+-- (Add a unique index and use REFRESH ... CONCURRENTLY to keep it readable
+-- while it refreshes.)
+CREATE MATERIALIZED VIEW usage.monthly_robot_units AS
+SELECT c.tenant_id,
+       CASE c.tenant_id
+         WHEN '22222222-2222-2222-2222-222222222222' THEN 'Production'
+         WHEN '33333333-3333-3333-3333-333333333333' THEN 'Staging'
+       END                              AS tenant_name,
+       (c.start_date AT TIME ZONE 'UTC')::date AS month,
+       c.folder_key,
+       c.folder_name,
+       c.consumed_by_self               AS robot_units,
+       c.process_count_self             AS processes
+  FROM usage.consumption_by_folder AS c
+ WHERE c.tenant_id IN ('22222222-2222-2222-2222-222222222222',
+                       '33333333-3333-3333-3333-333333333333')
+   AND c.consumable_code = 'RU'
+   -- first instant of the previous month, and of this month, in UTC
+   AND c.start_date = date_trunc('month', date_trunc('month', now(), 'UTC') - interval '1 day', 'UTC')
+   AND c.end_date   = date_trunc('month', now(), 'UTC')
+WITH DATA;
+
+CREATE UNIQUE INDEX ON usage.monthly_robot_units (tenant_id, month, folder_key);
+
+COMMENT ON MATERIALIZED VIEW usage.monthly_robot_units IS
+  'UiPath robot units (RU) per folder for the last full month; refresh monthly: '
+  'REFRESH MATERIALIZED VIEW CONCURRENTLY usage.monthly_robot_units';

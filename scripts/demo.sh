@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# "make demo" / "make demo-stop".
+#
+#   bash scripts/demo.sh start   install what is missing, build, install, start a
+#                                throwaway cluster + the mock API (demo data) in
+#                                .demo/, create database usage_demo, run
+#                                demo/setup.sql and demo/reports.sql, print the
+#                                reports and how to connect
+#   bash scripts/demo.sh stop    stop the cluster and the mock, remove .demo/
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+DEMO_DIR="$REPO/.demo"
+DB=usage_demo
+
+log() { echo "demo: $*" >&2; }
+
+stop_demo() {
+	if [[ -d "$DEMO_DIR" ]]; then
+		bash "$REPO/scripts/cluster.sh" stop "$DEMO_DIR"
+		rm -rf "$DEMO_DIR"
+	fi
+}
+
+# On failure: stop what was started (no process is left behind), keep the logs.
+on_error() {
+	local rc=$?
+	trap - EXIT
+	if ((rc != 0)); then
+		bash "$REPO/scripts/cluster.sh" stop "$DEMO_DIR" >/dev/null 2>&1 || true
+		log "failed (exit status $rc); the cluster and mock API are stopped."
+		if [[ -d "$DEMO_DIR" ]]; then
+			log "logs: $DEMO_DIR/postgres.log, $DEMO_DIR/mock.log (make demo-stop removes them)"
+		fi
+	fi
+	exit "$rc"
+}
+
+start_demo() {
+	bash "$REPO/scripts/deps.sh"
+	local pgbin
+	pgbin=$(pg_config --bindir)
+	export PATH="$pgbin:$PATH"
+
+	log "building"
+	make -s -j2
+	if [[ $(id -u) -ne 0 && ! -w "$(pg_config --pkglibdir)" ]]; then
+		sudo -n make -s install
+	else
+		make -s install
+	fi
+
+	stop_demo
+	trap on_error EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	bash "$REPO/scripts/cluster.sh" start "$DEMO_DIR" --dataset demo
+	# shellcheck source=/dev/null
+	. "$DEMO_DIR/env.sh"
+	export PGHOST PGPORT PGUSER MOCK_URL
+	unset PGDATABASE PGSERVICE PGOPTIONS
+
+	createdb "$DB"
+	log "running demo/setup.sql"
+	psql -X -q -v ON_ERROR_STOP=1 -v mock_url="$MOCK_URL" -d "$DB" -f demo/setup.sql \
+		>"$DEMO_DIR/setup.out" 2>&1 || {
+		cat "$DEMO_DIR/setup.out" >&2
+		exit 1
+	}
+	log "running demo/reports.sql"
+	echo
+	psql -X -v ON_ERROR_STOP=1 -v mock_url="$MOCK_URL" -d "$DB" -f demo/reports.sql
+	trap - EXIT INT TERM
+
+	cat <<EOF
+
+============================================================================
+The demo cluster and the mock API are running.
+
+  Connect:   psql -h $PGHOST -p $PGPORT -U $PGUSER $DB
+  Try:       \\d usage.*
+             SELECT * FROM usage.monthly_robot_units;
+  Mock API:  $MOCK_URL  (MOCK_URL=$MOCK_URL python3 test/mockctl.py requests)
+  Logs:      $DEMO_DIR/postgres.log, $DEMO_DIR/mock.log
+
+Stop it with:  make demo-stop
+============================================================================
+EOF
+}
+
+case "${1:-}" in
+start) start_demo ;;
+stop)
+	stop_demo
+	echo "demo: stopped"
+	;;
+*)
+	echo "usage: $0 start|stop" >&2
+	exit 2
+	;;
+esac
