@@ -26,7 +26,7 @@ DATA = usage_fdw--1.0.sql
 PGFILEDESC = "usage_fdw - foreign data wrapper for vendor usage APIs"
 
 # pg_regress suites, in order (sql/NAME.sql, expected/NAME.out)
-REGRESS = setup options endpoints types paging
+REGRESS = setup options endpoints types paging pushdown explain import join
 
 CURL_CONFIG ?= curl-config
 PG_CPPFLAGS = -I$(srcdir)/src $(shell $(CURL_CONFIG) --cflags 2>/dev/null)
@@ -44,6 +44,9 @@ srcdir = .
 all install installcheck:
 	@echo "pg_config not found: install postgresql-server-dev-15 or run 'make test'" >&2; exit 1
 endif
+
+# every module includes the shared header
+$(OBJS): $(srcdir)/src/usage_fdw.h
 
 .PHONY: test demo demo-stop bench
 

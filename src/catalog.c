@@ -23,11 +23,14 @@
  * ---------------------------------------------------------------
  */
 static const UsageParamDef cloudflow_params[] = {
-	/* key, api_name, api_name_end, option, place, kind, required, echo, absent_echo */
+	/*
+	 * key, api_name, api_name_end, option, place, kind, required, echo,
+	 * absent_echo, narrows
+	 */
 	{"flowId", "flowId", NULL, NULL,
-	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, false, NULL},
+	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, false, NULL, 0.0002},
 	{"tenant", "tenant", NULL, "tenant",
-	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, true, NULL},
+	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, true, NULL, 0.5},
 };
 
 static const UsageColumnDef cloudflow_columns[] = {
@@ -47,17 +50,17 @@ static const UsageColumnDef cloudflow_columns[] = {
  */
 static const UsageParamDef by_folder_params[] = {
 	{NULL, "organizationId", NULL, "organization_id",
-	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL},
+	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL, 1.0},
 	{"tenantId", "tenantId", NULL, "tenant_id",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0},
 	{"startDate", "startDate", NULL, NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL, 1.0},
 	{"endDate", "endDate", NULL, NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL, 1.0},
 	{"consumableCode", "consumableCode", NULL, "consumable_code",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0},
 	{"aggregateByOwnership", "aggregateByOwnership", NULL, "aggregate_by_ownership",
-	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false"},
+	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false", 1.0},
 };
 
 static const UsageColumnDef by_folder_columns[] = {
@@ -80,17 +83,17 @@ static const UsageColumnDef by_folder_columns[] = {
 
 static const UsageParamDef daily_params[] = {
 	{NULL, "organizationId", NULL, "organization_id",
-	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL},
+	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL, 1.0},
 	{"tenantId", "tenantId", NULL, "tenant_id",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0},
 	{"date", "startDate", "endDate", NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_DATE_RANGE, true, false, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_DATE_RANGE, true, false, NULL, 1.0},
 	{"consumableCode", "consumableCode", NULL, "consumable_code",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0},
 	{"aggregateByOwnership", "aggregateByOwnership", NULL, "aggregate_by_ownership",
-	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false"},
+	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false", 1.0},
 	{"folderKey", "folderKeys", NULL, NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_STRING_LIST, false, true, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING_LIST, false, true, NULL, 0.2},
 };
 
 static const UsageColumnDef daily_columns[] = {
@@ -117,7 +120,7 @@ static const UsageEndpoint endpoints[] = {
 		"connectionUsageCloudFlows", USAGE_PAGING_NEXTLINK, "top",
 		cloudflow_params, lengthof_array(cloudflow_params),
 		cloudflow_columns, lengthof_array(cloudflow_columns),
-		1000.0,
+		25000.0,
 		"AvePoint: connection usage of Power Automate cloud flows (GET /smp/powerplatform/connectionusage/cloudflows).",
 		"flow_id = '...'"
 	},

@@ -279,6 +279,32 @@ estimate_fanout(const UsageEndpoint *ep, List *conds, List *exprs)
 	return fanout;
 }
 
+/*
+ * Rows one request (all its pages) returns: the endpoint's default, narrowed
+ * by each parameter that a condition or a default supplies.
+ */
+static double
+estimate_call_rows(const UsageEndpoint *ep, UsageOptions *opts, List *conds)
+{
+	double		rows = ep->rows_per_request;
+
+	for (int p = 0; p < ep->nparams; p++)
+	{
+		if (ep->params[p].narrows < 1.0 && usage_param_supplied(ep, opts, conds, p))
+			rows *= ep->params[p].narrows;
+	}
+	return Max(rows, 1.0);
+}
+
+/* HTTP requests one call needs: its pages */
+static double
+pages_per_call(const UsageEndpoint *ep, UsageOptions *opts, double rows)
+{
+	if (ep->paging == USAGE_PAGING_NONE)
+		return 1;
+	return Max(ceil(rows / opts->page_size), 1);
+}
+
 /* the first required parameter not supplied, or -1 */
 static int
 missing_required(const UsageEndpoint *ep, UsageOptions *opts, List *conds)
@@ -361,9 +387,10 @@ usageGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntablei
 	info->local_sel = clauselist_selectivity(root, local, baserel->relid,
 											 JOIN_INNER, NULL);
 
-	rows = info->base.fanout * info->opts->endpoint->rows_per_request * info->local_sel;
-	baserel->rows = clamp_row_est(rows);
-	baserel->tuples = clamp_row_est(info->base.fanout * info->opts->endpoint->rows_per_request);
+	rows = info->base.fanout * estimate_call_rows(info->opts->endpoint, info->opts,
+												  info->base.conds);
+	baserel->tuples = clamp_row_est(rows);
+	baserel->rows = clamp_row_est(rows * info->local_sel);
 	baserel->fdw_private = info;
 }
 
@@ -404,15 +431,23 @@ pushable_join_clause(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info
 	return tmp.conds != NIL ? outer : NULL;
 }
 
+/*
+ * Cost of a scan of fanout calls of call_rows rows each: every HTTP request
+ * costs USAGE_REQUEST_COST of latency, divided by the concurrency for
+ * fan-out (pages of one call are sequential), plus parsing every row.
+ */
 static void
 add_scan_path(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info,
-			  double fanout, double rows, Relids required_outer)
+			  double fanout, double call_rows, List *conds, Relids required_outer)
 {
+	const UsageEndpoint *ep = info->opts->endpoint;
+	double		pages = pages_per_call(ep, info->opts, call_rows);
+	double		waves = Max(ceil(fanout / info->opts->max_concurrency), 1);
+	double		fetched = fanout * call_rows;
+	double		rows = clamp_row_est(fetched * info->local_sel);
 	Cost		startup = USAGE_REQUEST_COST;
-	double		waves = ceil(fanout / info->opts->max_concurrency);
-	Cost		total = startup * Max(waves, 1) +
-		USAGE_REQUEST_COST * 0.1 * fanout +
-		rows * USAGE_ROW_COST / Max(info->local_sel, 0.0001);
+	Cost		total = USAGE_REQUEST_COST * waves * pages +
+		fetched * USAGE_ROW_COST;
 
 	add_path(baserel, (Path *)
 			 create_foreignscan_path(root, baserel, NULL, rows, startup, total,
@@ -435,7 +470,9 @@ usageGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 
 	if (missing < 0)
 	{
-		add_scan_path(root, baserel, info, info->base.fanout, baserel->rows, NULL);
+		add_scan_path(root, baserel, info, info->base.fanout,
+					  estimate_call_rows(ep, info->opts, info->base.conds),
+					  info->base.conds, NULL);
 		added = true;
 	}
 
@@ -489,7 +526,6 @@ usageGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		UsagePushdown pd = info->base;
 		ListCell   *lc2;
 		double		fanout;
-		double		rows;
 
 		pd.conds = list_copy(info->base.conds);
 		pd.exprs = list_copy(info->base.exprs);
@@ -500,8 +536,9 @@ usageGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 		if (missing_required(ep, info->opts, pd.conds) >= 0)
 			continue;
 		fanout = estimate_fanout(ep, pd.conds, pd.exprs);
-		rows = clamp_row_est(fanout * ep->rows_per_request * info->local_sel);
-		add_scan_path(root, baserel, info, fanout, rows, ppi->ppi_req_outer);
+		add_scan_path(root, baserel, info, fanout,
+					  estimate_call_rows(ep, info->opts, pd.conds),
+					  pd.conds, ppi->ppi_req_outer);
 		added = true;
 	}
 
@@ -990,9 +1027,9 @@ usageExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	if (legend)
 		ExplainPropertyText("Request Parameters", legend, es);
 	if (fanout >= 0)
-		ExplainPropertyInteger("Requests", NULL, fanout, es);
+		ExplainPropertyInteger("Fan-out", fanout == 1 ? "request" : "requests", fanout, es);
 	else
-		ExplainPropertyText("Requests", "known at execution", es);
+		ExplainPropertyText("Fan-out", "known at execution", es);
 
 	if (es->analyze)
 	{

@@ -80,6 +80,7 @@ typedef struct UsageParamDef
 	bool		echo;			/* not in the response: the column echoes the
 								 * value the request used */
 	const char *absent_echo;	/* echo value when not sent, or NULL */
+	double		narrows;		/* planner: rows fraction left when given */
 } UsageParamDef;
 
 /* A column of the standard table, for IMPORT FOREIGN SCHEMA. */
@@ -103,7 +104,8 @@ typedef struct UsageEndpoint
 	int			nparams;
 	const UsageColumnDef *columns;
 	int			ncolumns;
-	double		rows_per_request;	/* planner's estimate of one request */
+	double		rows_per_request;	/* planner: rows of one request with no
+									 * narrowing parameter */
 	const char *comment;		/* table comment */
 	const char *example_where;	/* a WHERE clause that satisfies the
 								 * required parameters, for HINTs */
