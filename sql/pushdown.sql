@@ -18,7 +18,7 @@ SELECT tenant_id, count(*) FROM usage.consumption_by_folder
 SELECT consumable_code, sum(consumed_by_self) FROM usage.consumption_by_folder
  WHERE tenant_id = :t3 AND consumable_code = ANY (ARRAY['RU', 'AIU', 'RU']) AND :jan
  GROUP BY 1 ORDER BY 1;
-\! python3 test/mockctl.py requests
+\! python3 test/mockctl.py requests --sorted
 \! python3 test/mockctl.py reset
 -- several fan-out columns multiply: 2 tenants x 3 codes = 6 requests
 SELECT tenant_id, consumable_code, sum(consumed_by_self) FROM usage.consumption_by_folder

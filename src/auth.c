@@ -125,6 +125,8 @@ fetch_token(UsageOptions *opts, UsageHttpStats *stats, int64 *expires_in)
 		char	   *exp;
 		char	   *ctx = psprintf("token request for server \"%s\"", opts->server_name);
 
+		elog(DEBUG1, "usage_fdw: POST %s (client credentials of client_id \"%s\"; secret not shown)",
+			 opts->token_url, opts->client_id);
 		xfer = usage_http_start(&req, stats);
 		explicit_bzero(form.data, form.len);
 		usage_http_wait(xfer);

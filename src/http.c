@@ -573,6 +573,9 @@ finish_attempt(UsageTransfer *x, CURLcode rc)
 		delay_ms = step / 2 + (long) (random() % (step / 2 + 1));
 	}
 
+	elog(DEBUG1, "usage_fdw: retrying %s %s in %ld ms (attempt %d: %s)",
+		 x->method, x->url, delay_ms, x->attempts,
+		 rc != CURLE_OK ? curl_easy_strerror(rc) : psprintf("HTTP %ld", x->status));
 	x->state = USAGE_XFER_WAITING;
 	x->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), delay_ms);
 	if (x->stats)

@@ -715,6 +715,9 @@ send_page(UsageScanState *st, UsageCall *call)
 	req.content_type = "application/json";
 	req.opts = st->opts;
 	req.bearer = usage_auth_token(st->opts, &st->stats);
+	/* the bearer token travels in a header only and is never logged */
+	elog(DEBUG1, "usage_fdw: %s %s%s%s", req.method, req.url,
+		 req.body ? " " : "", req.body ? req.body : "");
 	call->xfer = usage_http_start(&req, &st->stats);
 	call->xfer_gen = usage_http_generation();
 	st->pages++;

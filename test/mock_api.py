@@ -445,7 +445,7 @@ def error_resp(style, status, message, code=None, headers=None):
 RULE_KEYS = {"match", "skip", "times", "action", "name"}
 MATCH_KEYS = {"method", "path_regex", "query", "body"}
 ACTION_KEYS = {"status", "body", "content_type", "headers", "retry_after", "delay_ms", "drop",
-               "truncate", "body_raw", "next_link", "item_patch", "items"}
+               "truncate", "body_raw", "body_b64", "next_link", "item_patch", "items"}
 
 
 class FaultRule:
@@ -509,9 +509,14 @@ class FaultRule:
                 raise ValueError("action.status must be an integer 200..599")
         if "body" in a and "status" not in a:
             raise ValueError("action.body needs action.status (use body_raw to replace a 200 body)")
-        for name in ("body", "body_raw", "content_type"):
+        for name in ("body", "body_raw", "body_b64", "content_type"):
             if name in a and not isinstance(a[name], str):
                 raise ValueError("action.%s must be a string" % name)
+        if "body_b64" in a:
+            try:
+                base64.b64decode(a["body_b64"], validate=True)
+            except ValueError:
+                raise ValueError("action.body_b64 must be base64")
         if "retry_after" in a:
             if isinstance(a["retry_after"], bool) or not isinstance(a["retry_after"], (str, int)):
                 raise ValueError("action.retry_after must be a string")
@@ -547,7 +552,7 @@ class FaultRule:
         for name in ("drop", "truncate"):
             if a.get(name):
                 parts.append(name)
-        for name in ("body_raw", "content_type", "next_link", "item_patch", "items"):
+        for name in ("body_raw", "body_b64", "content_type", "next_link", "item_patch", "items"):
             if name in a and not (name == "content_type" and "status" in a):
                 parts.append(name)
         return "+".join(parts) or "noop"
@@ -1007,6 +1012,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 resp.payload["nextLink"] = action["next_link"]
         if "body_raw" in action:
             resp.raw = action["body_raw"].encode("utf-8")
+        if "body_b64" in action:
+            # raw bytes, for bodies that are not valid UTF-8
+            resp.raw = base64.b64decode(action["body_b64"])
         if "content_type" in action:
             resp.content_type = action["content_type"]
 
