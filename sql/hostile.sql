@@ -1,0 +1,89 @@
+--
+-- hostile: odd responses and odd values are clean errors, and the session
+-- keeps working; every value is encoded where it goes
+--
+\set VERBOSITY default
+SET timezone = 'UTC';
+\set q 'SELECT count(*) FROM usage.consumption_by_folder WHERE tenant_id = ''22222222-2222-2222-2222-222222222222'' AND consumable_code = ''RU'' AND start_date = ''2024-01-01'' AND end_date = ''2024-01-02'''
+\! python3 test/mockctl.py reset
+
+-- malformed JSON
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"items\": [{\"folderKey\": \"a\",}]}"}}'
+:q;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- a body cut short by the server (valid headers, half a body, no retry helps)
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"items\": [{\"folderKey\": \"a\""}}'
+:q;
+-- not JSON at all
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"content_type": "text/html", "body_raw": "<html>maintenance</html>"}}'
+:q;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- JSON of the wrong shape
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "[1, 2]"}}'
+:q;
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "\"items\""}}'
+:q;
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"data\": []}"}}'
+:q;
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"items": {"folderKey": "a"}}}'
+:q;
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"items": [{"folderKey": "a"}, 42]}}'
+:q;
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"items": [[1]]}}'
+:q;
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"items": "none"}}'
+:q;
+-- an empty body, and "items": null (no rows)
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": ""}}'
+:q;
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"items": null}}'
+:q;
+-- values: beyond bigint, a string where a number belongs, nested values, null
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"items\": [{\"processCountSelf\": 123456789012345678901234567890}]}"}}'
+SELECT process_count_self FROM usage.consumption_by_folder WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-01-02';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"items\": [{\"consumedBySelf\": 123456789012345678901234567890.5, \"processCountSelf\": -1e3}]}"}}'
+SELECT consumed_by_self, process_count_self FROM usage.consumption_by_folder WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-01-02';
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"item_patch": {"consumedBySelf": "abc"}}}'
+SELECT consumed_by_self FROM usage.consumption_by_folder WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-01-02';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"items": [{"folderName": {"nested": [1, {"deep": true}]}, "folderKey": [1, 2], "parentFolderKey": null, "consumedBySelf": 1e2}]}}'
+SELECT folder_name, folder_key, parent_folder_key IS NULL AS parent_null, consumed_by_self
+  FROM usage.consumption_by_folder WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-01-02';
+-- escapes, \u0000, invalid UTF-8, very deep nesting
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"items\": [{\"folderName\": \"tab\\tquote\\\"sn\\u00e9\\ud83d\\ude00\"}]}"}}'
+SELECT folder_name FROM usage.consumption_by_folder WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-01-02';
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"items\": [{\"folderName\": \"a\\u0000b\"}]}"}}'
+SELECT folder_name FROM usage.consumption_by_folder WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-01-02';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- {"items": [{"folderName": "<0xff 0xfe>"}]}
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_b64": "eyJpdGVtcyI6IFt7ImZvbGRlck5hbWUiOiAi//4ifV19"}}'
+SELECT folder_name FROM usage.consumption_by_folder WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-01-02';
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- a NUL byte in the body
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_b64": "eyJpdGVtcyI6IFtdfQA="}}'
+:q;
+\! python3 test/mockctl.py fault "$(python3 -c 'import json; d = "[" * 50000 + "]" * 50000; print(json.dumps({"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"items\": [{\"folderName\": " + d + "}]}"}}))')"
+:q;
+\echo SQLSTATE :LAST_ERROR_SQLSTATE
+-- after all that the session still works
+\! python3 test/mockctl.py reset
+:q;
+
+-- values are URL-encoded, JSON-escaped and percent-encoded where they go
+SELECT count(*) FROM usage.cloud_flow_connection_usage
+ WHERE flow_id = E'a&b=c#d"e\\f\ng é/?+%' AND tenant = 'x y';
+SELECT count(*) FROM usage.consumption_by_folder
+ WHERE tenant_id = E'a&b=c#d"e\\f\ng é/?+%' AND consumable_code = 'RU'
+   AND start_date = '2024-01-01' AND end_date = '2024-01-02';
+\! python3 test/mockctl.py requests
+-- the organization id is a path segment: percent-encoded
+CREATE SERVER odd FOREIGN DATA WRAPPER usage_fdw
+  OPTIONS (provider 'uipath', base_url 'http://127.0.0.1:1', organization_id 'a/b?c#d');
+CREATE FOREIGN TABLE odd_t (tenant_id text, consumable_code text, start_date timestamptz, end_date timestamptz)
+  SERVER odd OPTIONS (endpoint 'consumption_by_folder');
+EXPLAIN (COSTS OFF) SELECT * FROM odd_t WHERE tenant_id = 't' AND consumable_code = 'RU'
+   AND start_date = '2024-01-01' AND end_date = '2024-01-02';
+DROP SERVER odd CASCADE;
+\! python3 test/mockctl.py reset
+RESET timezone;
