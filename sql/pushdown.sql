@@ -18,6 +18,9 @@ SELECT tenant_id, count(*) FROM usage.consumption_by_folder
 SELECT consumable_code, sum(consumed_by_self) FROM usage.consumption_by_folder
  WHERE tenant_id = :t3 AND consumable_code = ANY (ARRAY['RU', 'AIU', 'RU']) AND :jan
  GROUP BY 1 ORDER BY 1;
+-- an OR of equalities on one column is a fan-out too
+SELECT tenant_id, count(*) FROM usage.consumption_by_folder
+ WHERE (tenant_id = :t2 OR tenant_id = :t3) AND consumable_code = 'RU' AND :jan GROUP BY 1 ORDER BY 1;
 \! python3 test/mockctl.py requests --sorted
 \! python3 test/mockctl.py reset
 -- several fan-out columns multiply: 2 tenants x 3 codes = 6 requests
@@ -140,7 +143,7 @@ SELECT count(*) FROM usage.consumption_by_folder
 SELECT count(*) FROM usage.consumption_by_folder
  WHERE upper(tenant_id) = :t2 AND consumable_code = 'RU' AND :jan;
 SELECT count(*) FROM usage.consumption_by_folder
- WHERE (tenant_id = :t2 OR tenant_id = :t3) AND consumable_code = 'RU' AND :jan;
+ WHERE (tenant_id = :t2 OR consumable_code = 'AIU') AND consumable_code = 'RU' AND :jan;
 SELECT count(*) FROM usage.daily_consumption_by_service
  WHERE tenant_id = :t3 AND consumable_code = 'RU' AND date <= '2024-01-01';
 SELECT count(*) FROM usage.consumption_by_folder

@@ -30,6 +30,7 @@
 #include "optimizer/optimizer.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/date.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
@@ -181,6 +182,77 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 					 (Expr *) makeBoolConst(value, false), false, rinfo);
 			return;
 		}
+	}
+
+	/* "col = a OR col = b": a fan-out, like IN */
+	if (is_orclause(clause))
+	{
+		List	   *values = NIL;
+		int			or_param = -1;
+		Oid			valtype = InvalidOid;
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) clause)->args)
+		{
+			UsagePushdown arm = {0};
+			RestrictInfo fake = *rinfo;
+			UsageCond  *c;
+			Expr	   *v;
+
+			fake.clause = (Expr *) lfirst(lc);
+			usage_classify_clause(root, baserel, ep, cols, &fake, outer_relids, &arm);
+			if (list_length(arm.conds) != 1)
+				return;
+			c = (UsageCond *) linitial(arm.conds);
+			v = (Expr *) linitial(arm.exprs);
+			if (c->op != USAGE_OP_EQ ||
+				ep->params[c->param].kind == USAGE_KIND_DATE_RANGE ||
+				(or_param >= 0 && c->param != or_param) ||
+				(OidIsValid(valtype) && exprType((Node *) v) != valtype))
+				return;
+			or_param = c->param;
+			valtype = exprType((Node *) v);
+			values = lappend(values, v);
+		}
+		if (or_param >= 0 && OidIsValid(get_array_type(valtype)))
+		{
+			ArrayExpr  *arr = makeNode(ArrayExpr);
+			bool		all_const = true;
+
+			foreach(lc, values)
+				if (!IsA(lfirst(lc), Const) || ((Const *) lfirst(lc))->constisnull)
+					all_const = false;
+			if (all_const)
+			{
+				/* constants: a constant array, so EXPLAIN knows the fan-out */
+				int			n = list_length(values);
+				Datum	   *elems = palloc(sizeof(Datum) * n);
+				int16		typlen;
+				bool		typbyval;
+				char		typalign;
+				int			i = 0;
+
+				get_typlenbyvalalign(valtype, &typlen, &typbyval, &typalign);
+				foreach(lc, values)
+					elems[i++] = ((Const *) lfirst(lc))->constvalue;
+				add_cond(pd, or_param, USAGE_OP_ANY,
+						 (Expr *) makeConst(get_array_type(valtype), -1, InvalidOid, -1,
+											PointerGetDatum(construct_array(elems, n, valtype,
+																			typlen, typbyval,
+																			typalign)),
+											false, false),
+						 false, rinfo);
+				return;
+			}
+
+			arr->array_typeid = get_array_type(valtype);
+			arr->element_typeid = valtype;
+			arr->elements = values;
+			arr->multidims = false;
+			arr->location = -1;
+			add_cond(pd, or_param, USAGE_OP_ANY, (Expr *) arr, false, rinfo);
+		}
+		return;
 	}
 
 	if (IsA(clause, OpExpr))
@@ -465,7 +537,14 @@ make_value(UsageValue *v, const UsageParamDef *def, UsageColumn *col,
 	bool		isvarlena;
 
 	memset(v, 0, sizeof(UsageValue));
-	v->echo = d;
+	/* own copy: a join value points into the outer tuple */
+	{
+		int16		typlen;
+		bool		typbyval;
+
+		get_typlenbyval(typid, &typlen, &typbyval);
+		v->echo = datumCopy(d, typbyval, typlen);
+	}
 	v->echo_isnull = false;
 	switch (def->kind)
 	{
