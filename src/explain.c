@@ -162,24 +162,18 @@ param_display(ExplainCtx *cx, const UsageEndpoint *ep, UsageOptions *opts,
 			else
 			{
 				/* IN (constants): fan-out over the listed values */
-				ArrayType  *arr = DatumGetArrayTypeP(c->constvalue);
-				Oid			elemtype = ARR_ELEMTYPE(arr);
-				int16		typlen;
-				bool		typbyval;
-				char		typalign;
+				Oid			elemtype;
 				Datum	   *elems;
 				bool	   *nulls;
-				int			n,
-							shown = 0,
+				int			n = usage_array_elements(c->constvalue, &elemtype,
+													 &elems, &nulls);
+				int			shown = 0,
 							distinct = 0;
 				StringInfoData what;
 				Oid			outfunc;
 				bool		isvarlena;
 				char	  **texts;
 
-				get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-				deconstruct_array(arr, elemtype, typlen, typbyval, typalign,
-								  &elems, &nulls, &n);
 				getTypeOutputInfo(elemtype, &outfunc, &isvarlena);
 				texts = palloc(sizeof(char *) * Max(n, 1));
 				initStringInfo(&what);

@@ -134,6 +134,28 @@ add_cond(UsagePushdown *pd, int param, UsageCondOp op, Expr *value,
 }
 
 /*
+ * Add a comparison of a parameter column with a value of type righttype, if
+ * the API can express it: any comparison on the date range (of date or
+ * timestamp types), equality of one type for the other parameters.
+ */
+static void
+add_typed_cond(UsagePushdown *pd, const UsageEndpoint *ep, UsageColumn *col,
+			   int pidx, UsageCondOp op, Expr *value, Oid righttype,
+			   RestrictInfo *rinfo)
+{
+	if (ep->params[pidx].kind == USAGE_KIND_DATE_RANGE)
+	{
+		if (is_datetime_type(col->typid) && is_datetime_type(righttype))
+			add_cond(pd, pidx, op, value,
+					 col->typid == DATEOID && righttype == DATEOID, rinfo);
+		return;
+	}
+	if ((op == USAGE_OP_EQ || op == USAGE_OP_ANY) &&
+		righttype == get_opclass_input_type(GetDefaultOpClass(col->typid, BTREE_AM_OID)))
+		add_cond(pd, pidx, op, value, false, rinfo);
+}
+
+/*
  * Classify one clause.  If it restricts a parameter column in a way the API
  * can express, add a condition to pd.  outer_relids is the set of relations
  * that a parameterized path takes values from (NULL for a plain scan).
@@ -146,7 +168,6 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 {
 	Expr	   *clause = rinfo->clause;
 	AttrNumber	attno;
-	const UsageParamDef *param;
 	int			pidx;
 
 	/* aggregate_by_ownership, NOT aggregate_by_ownership, IS TRUE, ... */
@@ -284,7 +305,6 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 
 		if ((pidx = cols[attno - 1].param) < 0)
 			return;
-		param = &ep->params[pidx];
 		if (!value_is_pushable(value, baserel, outer_relids))
 			return;
 		strategy = btree_strategy(opno, cols[attno - 1].typid, &righttype);
@@ -316,19 +336,7 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 				return;
 		}
 
-		if (param->kind == USAGE_KIND_DATE_RANGE)
-		{
-			if (!is_datetime_type(cols[attno - 1].typid) || !is_datetime_type(righttype))
-				return;
-			add_cond(pd, pidx, cop, value,
-					 cols[attno - 1].typid == DATEOID && righttype == DATEOID,
-					 rinfo);
-			return;
-		}
-		/* other parameters take single values: equality of one type */
-		if (cop != USAGE_OP_EQ || righttype != get_opclass_input_type(GetDefaultOpClass(cols[attno - 1].typid, BTREE_AM_OID)))
-			return;
-		add_cond(pd, pidx, USAGE_OP_EQ, value, false, rinfo);
+		add_typed_cond(pd, ep, &cols[attno - 1], pidx, cop, value, righttype, rinfo);
 		return;
 	}
 
@@ -344,7 +352,6 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 			return;
 		if ((pidx = cols[attno - 1].param) < 0)
 			return;
-		param = &ep->params[pidx];
 		value = lsecond(saop->args);
 		if (!value_is_pushable(value, baserel, outer_relids))
 			return;
@@ -353,18 +360,7 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 		if (OidIsValid(saop->inputcollid) &&
 			!get_collation_isdeterministic(saop->inputcollid))
 			return;
-		if (param->kind == USAGE_KIND_DATE_RANGE)
-		{
-			if (!is_datetime_type(cols[attno - 1].typid) || !is_datetime_type(righttype))
-				return;
-			add_cond(pd, pidx, USAGE_OP_ANY, value,
-					 cols[attno - 1].typid == DATEOID && righttype == DATEOID,
-					 rinfo);
-			return;
-		}
-		if (righttype != get_opclass_input_type(GetDefaultOpClass(cols[attno - 1].typid, BTREE_AM_OID)))
-			return;
-		add_cond(pd, pidx, USAGE_OP_ANY, value, false, rinfo);
+		add_typed_cond(pd, ep, &cols[attno - 1], pidx, USAGE_OP_ANY, value, righttype, rinfo);
 	}
 }
 
@@ -674,24 +670,35 @@ apply_range_bound(UsageValueSet *set, UsageCondOp op, Datum d, Oid typid,
 	}
 }
 
+/*
+ * The elements of an array datum (of any element type).
+ */
+int
+usage_array_elements(Datum d, Oid *elemtype, Datum **elems, bool **nulls)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(d);
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			n;
+
+	*elemtype = ARR_ELEMTYPE(arr);
+	get_typlenbyvalalign(*elemtype, &typlen, &typbyval, &typalign);
+	deconstruct_array(arr, *elemtype, typlen, typbyval, typalign, elems, nulls, &n);
+	return n;
+}
+
 /* date IN (...): the range from the least to the greatest value */
 static void
 apply_range_any(UsageValueSet *set, Datum d, bool exact_day, bool *empty)
 {
-	ArrayType  *arr = DatumGetArrayTypeP(d);
-	Oid			elemtype = ARR_ELEMTYPE(arr);
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
+	Oid			elemtype;
 	Datum	   *elems;
 	bool	   *nulls;
-	int			n;
+	int			n = usage_array_elements(d, &elemtype, &elems, &nulls);
 	int64		lo = PG_INT64_MAX,
 				hi = PG_INT64_MIN;
 
-	get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-	deconstruct_array(arr, elemtype, typlen, typbyval, typalign,
-					  &elems, &nulls, &n);
 	for (int i = 0; i < n; i++)
 	{
 		int64		day;
@@ -823,18 +830,11 @@ usage_evaluate_params(const UsageEndpoint *ep, UsageOptions *opts,
 
 		if (cond->op == USAGE_OP_ANY)
 		{
-			ArrayType  *arr = DatumGetArrayTypeP(d);
-			Oid			elemtype = ARR_ELEMTYPE(arr);
-			int16		typlen;
-			bool		typbyval;
-			char		typalign;
+			Oid			elemtype;
 			Datum	   *elems;
 			bool	   *nulls;
-			int			n;
+			int			n = usage_array_elements(d, &elemtype, &elems, &nulls);
 
-			get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
-			deconstruct_array(arr, elemtype, typlen, typbyval, typalign,
-							  &elems, &nulls, &n);
 			vals = palloc(sizeof(UsageValue) * Max(n, 1));
 			for (int i = 0; i < n; i++)
 			{

@@ -241,6 +241,7 @@ extern bool usage_const_date_range(List *conds, List *exprs, int param,
 								   int64 *start_ms, int64 *end_ms, bool *has_end,
 								   bool *empty);
 extern int64 usage_datum_to_epoch_ms(Datum d, Oid typid, const char *colname);
+extern int	usage_array_elements(Datum d, Oid *elemtype, Datum **elems, bool **nulls);
 extern List *usage_conds_from_list(List *list);
 
 /* One value of a request parameter, as evaluated at execution time. */
