@@ -31,7 +31,7 @@ SELECT connection_id FROM flows3 OFFSET 3 LIMIT 2;
 SELECT count(*), count(DISTINCT flow_id), max(connection_id) FROM usage.cloud_flow_connection_usage;
 \! python3 test/mockctl.py count
 \! python3 test/mockctl.py reset
-\! python3 test/mockctl.py config '{"avepoint_rows": 25000}'
+\! python3 test/mockctl.py config '{"avepoint_rows": 100000}'
 SELECT connection_id FROM usage.cloud_flow_connection_usage LIMIT 5;
 \! test "$(python3 test/mockctl.py count)" -le 2 && echo "at most 2 requests"
 \! python3 test/mockctl.py reset
