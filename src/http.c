@@ -430,6 +430,8 @@ usage_http_start(const UsageHttpRequest *req, UsageHttpStats *stats)
 	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
 	SETOPT(CURLOPT_USERAGENT, "usage_fdw/1.0");
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
+	/* refuse a body announced as too large before reading it */
+	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) USAGE_MAX_RESPONSE_BYTES);
 	if (opts->ca_file)
 		SETOPT(CURLOPT_CAINFO, opts->ca_file);
 	if (opts->proxy)
@@ -524,6 +526,8 @@ finish_attempt(UsageTransfer *x, CURLcode rc)
 	long		delay_ms = -1;
 
 	x->result = rc;
+	if (rc == CURLE_FILESIZE_EXCEEDED)
+		x->too_large = true;
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 	if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
 		x->content_type = strdup(ct);
