@@ -70,7 +70,7 @@ SELECT count(*) FROM usage.daily_consumption_by_service
 SELECT count(*) FROM usage.daily_consumption_by_service
  WHERE tenant_id = :t3 AND consumable_code = 'RU' AND date >= 'infinity';
 \! python3 test/mockctl.py count
--- an open upper bound means now: endDate is the statement's time
+-- an open upper bound means now: endDate is the transaction's start time
 SELECT count(*) > 0 AS has_rows, max(date) <= current_date AS not_in_future
   FROM usage.daily_consumption_by_service
  WHERE tenant_id = :t3 AND consumable_code = 'RU' AND date >= current_date - 2;
@@ -136,6 +136,18 @@ SELECT flow_id, connection_id FROM usage.cloud_flow_connection_usage
  WHERE flow_id = ANY (ARRAY(SELECT id FROM my_flows)) ORDER BY 2;
 \! python3 test/mockctl.py requests --sorted
 DROP TABLE my_flows;
+
+-- a date or timestamp compared with a timestamptz parameter column
+\! python3 test/mockctl.py reset
+SELECT DISTINCT start_date, end_date FROM usage.consumption_by_folder
+ WHERE tenant_id = :t2 AND consumable_code = 'RU'
+   AND start_date = '2024-01-01'::date AND end_date = '2024-01-02 00:00'::timestamp;
+SET timezone = 'America/New_York';
+SELECT DISTINCT start_date, end_date FROM usage.consumption_by_folder
+ WHERE tenant_id = :t2 AND consumable_code = 'RU'
+   AND start_date = '2024-01-01'::date AND end_date = '2024-01-02'::date;
+SET timezone = 'UTC';
+\! python3 test/mockctl.py requests
 
 -- not pushed down, so a required parameter is missing: a plan-time error
 SELECT count(*) FROM usage.consumption_by_folder

@@ -132,7 +132,7 @@ static const UsageEndpoint endpoints[] = {
 		by_folder_columns, lengthof_array(by_folder_columns),
 		50.0,
 		"UiPath: consumption by folder for one tenant, date range and consumable (POST .../tenants/consumption-by-folder).",
-		"tenant_id = '...' AND consumable_code = '...' AND start_date = '2024-01-01' AND end_date = '2024-02-01'"
+		"tenant_id = '...' AND consumable_code = '...' AND start_date = '2024-01-01 00:00+00' AND end_date = '2024-02-01 00:00+00'"
 	},
 	{
 		"daily_consumption_by_service", USAGE_PROVIDER_UIPATH, "POST",

@@ -151,8 +151,14 @@ param_display(ExplainCtx *cx, const UsageEndpoint *ep, UsageOptions *opts,
 				char	   *text;
 
 				if (def->kind == USAGE_KIND_EPOCH_MS)
+				{
+					Oid			to = OidIsValid(only->coltype) ? only->coltype : c->consttype;
+
 					text = psprintf(INT64_FORMAT,
-									usage_datum_to_epoch_ms(c->constvalue, c->consttype, colname));
+									usage_datum_to_epoch_ms(usage_coerce_point_in_time(c->constvalue,
+																					   c->consttype, to),
+															to, colname));
+				}
 				else if (def->kind == USAGE_KIND_BOOLEAN)
 					text = DatumGetBool(c->constvalue) ? "true" : "false";
 				else

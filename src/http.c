@@ -49,6 +49,8 @@
 /* backoff: first retry after ~BACKOFF_BASE_MS, doubling, capped */
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_MAX_MS 10000
+/* longest Retry-After honoured: this, or timeout_ms if that is longer */
+#define RETRY_AFTER_CAP_MS 60000
 
 struct UsageTransfer
 {
@@ -552,13 +554,13 @@ finish_attempt(UsageTransfer *x, CURLcode rc)
 		/* both forms of Retry-After (seconds, HTTP date), parsed by libcurl */
 		if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra >= 0)
 		{
-			if (ra * 1000 > x->timeout_ms)
+			if (ra * 1000 > Max(x->timeout_ms, RETRY_AFTER_CAP_MS))
 			{
 				char		msg[256];
 
 				snprintf(msg, sizeof(msg),
-						 "the server asked to retry after %ld s, longer than timeout_ms (%d ms)",
-						 (long) ra, x->timeout_ms);
+						 "the server asked to retry after %ld s, longer than the %d s this client waits",
+						 (long) ra, Max(x->timeout_ms, RETRY_AFTER_CAP_MS) / 1000);
 				x->give_up_reason = strdup(msg);
 				return;
 			}
@@ -718,15 +720,25 @@ http_step(long max_wait_ms)
 	INSTR_TIME_SET_CURRENT(end);
 	INSTR_TIME_SUBTRACT(end, start);
 
-	/* attribute the wait to the scans that have a transfer running */
-	dlist_foreach(iter, &all_transfers)
+	/* the wait counts for every scan that has a transfer under way */
 	{
-		UsageTransfer *x = dlist_container(UsageTransfer, node, iter.cur);
+		UsageHttpStats *charged[16];
+		int			ncharged = 0;
 
-		if (x->stats && x->state != USAGE_XFER_DONE)
+		dlist_foreach(iter, &all_transfers)
 		{
+			UsageTransfer *x = dlist_container(UsageTransfer, node, iter.cur);
+			bool		seen = false;
+
+			if (x->stats == NULL || x->state == USAGE_XFER_DONE)
+				continue;
+			for (int i = 0; i < ncharged && !seen; i++)
+				seen = charged[i] == x->stats;
+			if (seen)
+				continue;
 			x->stats->wait_ms += INSTR_TIME_GET_MILLISEC(end);
-			break;
+			if (ncharged < lengthof(charged))
+				charged[ncharged++] = x->stats;
 		}
 	}
 

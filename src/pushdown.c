@@ -124,11 +124,12 @@ is_datetime_type(Oid typid)
  */
 static void
 add_cond(UsagePushdown *pd, int param, UsageCondOp op, Expr *value,
-		 bool exact_day, RestrictInfo *rinfo)
+		 bool exact_day, Oid coltype, RestrictInfo *rinfo)
 {
 	UsageCond  *cond = palloc0(sizeof(UsageCond));
 
 	cond->param = param;
+	cond->coltype = coltype;
 	cond->op = op;
 	cond->expr_index = list_length(pd->exprs);
 	cond->exact_day = exact_day;
@@ -151,12 +152,22 @@ add_typed_cond(UsagePushdown *pd, const UsageEndpoint *ep, UsageColumn *col,
 	{
 		if (is_datetime_type(col->typid) && is_datetime_type(righttype))
 			add_cond(pd, pidx, op, value,
-					 col->typid == DATEOID && righttype == DATEOID, rinfo);
+					 col->typid == DATEOID && righttype == DATEOID,
+					 col->typid, rinfo);
 		return;
 	}
-	if ((op == USAGE_OP_EQ || op == USAGE_OP_ANY) &&
-		righttype == get_opclass_input_type(GetDefaultOpClass(col->typid, BTREE_AM_OID)))
-		add_cond(pd, pidx, op, value, false, rinfo);
+	if (op != USAGE_OP_EQ && op != USAGE_OP_ANY)
+		return;
+	/* start_date = '2024-01-01'::date: the value as a timestamp */
+	if (ep->params[pidx].kind == USAGE_KIND_EPOCH_MS &&
+		(col->typid == TIMESTAMPTZOID || col->typid == TIMESTAMPOID) &&
+		is_datetime_type(righttype))
+	{
+		add_cond(pd, pidx, op, value, false, col->typid, rinfo);
+		return;
+	}
+	if (righttype == get_opclass_input_type(GetDefaultOpClass(col->typid, BTREE_AM_OID)))
+		add_cond(pd, pidx, op, value, false, col->typid, rinfo);
 }
 
 /*
@@ -204,7 +215,7 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 			cols[attno - 1].typid == BOOLOID)
 		{
 			add_cond(pd, pidx, USAGE_OP_EQ,
-					 (Expr *) makeBoolConst(value, false), false, rinfo);
+					 (Expr *) makeBoolConst(value, false), false, BOOLOID, rinfo);
 			return;
 		}
 	}
@@ -214,6 +225,7 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 	{
 		List	   *values = NIL;
 		int			or_param = -1;
+		Oid			or_coltype = InvalidOid;
 		Oid			valtype = InvalidOid;
 		ListCell   *lc;
 
@@ -236,6 +248,7 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 				(OidIsValid(valtype) && exprType((Node *) v) != valtype))
 				return;
 			or_param = c->param;
+			or_coltype = c->coltype;
 			valtype = exprType((Node *) v);
 			values = lappend(values, v);
 		}
@@ -266,7 +279,7 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 																			typlen, typbyval,
 																			typalign)),
 											false, false),
-						 false, rinfo);
+						 false, or_coltype, rinfo);
 				return;
 			}
 
@@ -275,7 +288,7 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 			arr->elements = values;
 			arr->multidims = false;
 			arr->location = -1;
-			add_cond(pd, or_param, USAGE_OP_ANY, (Expr *) arr, false, rinfo);
+			add_cond(pd, or_param, USAGE_OP_ANY, (Expr *) arr, false, or_coltype, rinfo);
 		}
 		return;
 	}
@@ -408,10 +421,11 @@ usage_conds_to_list(List *conds)
 	{
 		UsageCond  *c = (UsageCond *) lfirst(lc);
 
-		result = lappend(result, list_make4(makeInteger(c->param),
+		result = lappend(result, list_make5(makeInteger(c->param),
 											makeInteger((int) c->op),
 											makeInteger(c->expr_index),
-											makeInteger(c->exact_day ? 1 : 0)));
+											makeInteger(c->exact_day ? 1 : 0),
+											makeInteger((int) c->coltype)));
 	}
 	return result;
 }
@@ -431,6 +445,7 @@ usage_conds_from_list(List *list)
 		c->op = (UsageCondOp) intVal(lsecond(l));
 		c->expr_index = intVal(lthird(l));
 		c->exact_day = intVal(lfourth(l)) != 0;
+		c->coltype = (Oid) intVal(list_nth(l, 4));
 		result = lappend(result, c);
 	}
 	return result;
@@ -527,6 +542,27 @@ usage_datum_to_epoch_ms(Datum d, Oid typid, const char *colname)
 }
 
 /*
+ * A date, timestamp or timestamptz value as the point-in-time type of the
+ * column it is compared with, the way the comparison operator sees it (a
+ * date is midnight in the session's time zone for timestamptz).
+ */
+Datum
+usage_coerce_point_in_time(Datum d, Oid from, Oid to)
+{
+	if (from == to || !OidIsValid(to))
+		return d;
+	if (to == TIMESTAMPTZOID && from == DATEOID)
+		return DirectFunctionCall1(date_timestamptz, d);
+	if (to == TIMESTAMPTZOID && from == TIMESTAMPOID)
+		return DirectFunctionCall1(timestamp_timestamptz, d);
+	if (to == TIMESTAMPOID && from == DATEOID)
+		return DirectFunctionCall1(date_timestamp, d);
+	if (to == TIMESTAMPOID && from == TIMESTAMPTZOID)
+		return DirectFunctionCall1(timestamptz_timestamp, d);
+	return d;
+}
+
+/*
  * Convert one non-null value of a parameter column into its request form.
  */
 static void
@@ -535,6 +571,13 @@ make_value(UsageValue *v, const UsageParamDef *def, UsageColumn *col,
 {
 	Oid			outfunc;
 	bool		isvarlena;
+
+	if (def->kind == USAGE_KIND_EPOCH_MS && is_datetime_type(typid) &&
+		is_datetime_type(col->typid))
+	{
+		d = usage_coerce_point_in_time(d, typid, col->typid);
+		typid = col->typid;
+	}
 
 	memset(v, 0, sizeof(UsageValue));
 	/* own copy: a join value points into the outer tuple */

@@ -81,6 +81,7 @@ typedef struct UsageCall
 	UsageTransfer *xfer;		/* page in flight or done, not yet parsed */
 	uint64		xfer_gen;
 	bool		auth_retried;
+	bool		total_counted;	/* its totalCount was added to the scan's */
 } UsageCall;
 
 typedef struct UsageScanState
@@ -928,10 +929,12 @@ fetch_next_batch(UsageScanState *st)
 							 add_row, st, &res);
 		MemoryContextSwitchTo(old);
 
-		if (res.has_total)
+		/* totalCount counts all pages of a call: once per call */
+		if (res.has_total && !call->total_counted)
 		{
 			st->has_total = true;
-			st->total_count = res.total_count;
+			st->total_count += res.total_count;
+			call->total_counted = true;
 		}
 
 		/* the next page, fetched while the executor consumes this one */

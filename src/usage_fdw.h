@@ -218,6 +218,7 @@ typedef struct UsageCond
 	int			expr_index;
 	bool		exact_day;		/* DATE_RANGE: value is a date of the same
 								 * type, no widening needed */
+	Oid			coltype;		/* type of the column compared with */
 } UsageCond;
 
 /* Result of classifying a relation's clauses. */
@@ -241,6 +242,7 @@ extern bool usage_const_date_range(List *conds, List *exprs, int param,
 								   int64 *start_ms, int64 *end_ms, bool *has_end,
 								   bool *empty);
 extern int64 usage_datum_to_epoch_ms(Datum d, Oid typid, const char *colname);
+extern Datum usage_coerce_point_in_time(Datum d, Oid from, Oid to);
 extern int	usage_array_elements(Datum d, Oid *elemtype, Datum **elems, bool **nulls);
 extern List *usage_conds_from_list(List *list);
 
