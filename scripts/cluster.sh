@@ -6,7 +6,8 @@
 #
 # start: initdb into DIR/data, start postgres listening only on a unix socket in
 # DIR (on a free port number), start test/mock_api.py on a free 127.0.0.1 port,
-# and write DIR/env.sh exporting PGHOST, PGPORT, PGUSER and MOCK_URL.
+# and write DIR/env.sh exporting PGHOST, PGPORT, PGUSER, MOCK_URL, and the
+# paths of the server log (USAGE_FDW_PGLOG) and the mock's log (USAGE_FDW_MOCK_LOG).
 # PIDs go to DIR/postgres.pid and DIR/mock.pid; logs to DIR/postgres.log and
 # DIR/mock.log.  If anything fails, what was started is stopped again and the
 # script exits non-zero showing the end of the logs.
@@ -306,6 +307,8 @@ EOF
 		printf 'export PGPORT=%q\n' "$port"
 		printf 'export PGUSER=%q\n' "$PG_SUPERUSER"
 		printf 'export MOCK_URL=%q\n' "http://127.0.0.1:$mockport"
+		printf 'export USAGE_FDW_PGLOG=%q\n' "$run/postgres.log"
+		printf 'export USAGE_FDW_MOCK_LOG=%q\n' "$dir/mock.log"
 	} >"$tmp"
 	mv "$tmp" "$dir/env.sh"
 	trap - INT TERM

@@ -26,11 +26,13 @@ import argparse
 import base64
 import binascii
 import datetime
+import hashlib
 import http
 import http.server
 import itertools
 import json
 import os
+import random
 import re
 import secrets
 import signal
@@ -442,7 +444,7 @@ def error_resp(style, status, message, code=None, headers=None):
 # fault rules
 # --------------------------------------------------------------------------
 
-RULE_KEYS = {"match", "skip", "times", "action", "name"}
+RULE_KEYS = {"match", "skip", "times", "action", "name", "p", "seed", "sticky"}
 MATCH_KEYS = {"method", "path_regex", "query", "body"}
 ACTION_KEYS = {"status", "body", "content_type", "headers", "retry_after", "delay_ms", "drop",
                "truncate", "body_raw", "body_b64", "next_link", "item_patch", "items"}
@@ -495,6 +497,22 @@ class FaultRule:
                              % (unknown[0], ", ".join(sorted(ACTION_KEYS))))
         self.action = action
         self._check_action(action)
+        # optional probability: the rule acts on a fraction p of the requests
+        # it would otherwise act on, decided by a generator seeded with `seed`
+        # (default: the rule's id) so that runs are reproducible
+        self.p = spec.get("p")
+        if self.p is not None and (isinstance(self.p, bool) or not isinstance(self.p, (int, float))
+                                   or not 0 <= self.p <= 1):
+            raise ValueError("'p' must be a number 0..1")
+        self.seed = spec.get("seed", rule_id)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, str)):
+            raise ValueError("'seed' must be an integer or a string")
+        self.sticky = spec.get("sticky", False)
+        if not isinstance(self.sticky, bool):
+            raise ValueError("'sticky' must be a boolean")
+        if self.sticky and self.p is None:
+            raise ValueError("'sticky' needs 'p'")
+        self.rng = random.Random("%s/%s" % (type(self.seed).__name__, self.seed))
         self.name = spec.get("name") or self._auto_name(action)
         if not isinstance(self.name, str):
             raise ValueError("'name' must be a string")
@@ -557,6 +575,20 @@ class FaultRule:
                 parts.append(name)
         return "+".join(parts) or "noop"
 
+    def draw(self, method, path, query, body):
+        """Does the rule act on this request (`p`)?  Without `sticky`, the next
+        number of the rule's own seeded generator decides; with it, a hash of
+        the seed and the request, so the same request (a retry) always gets
+        the same answer.  Called under the state lock."""
+        if self.p is None:
+            return True
+        if not self.sticky:
+            return self.rng.random() < self.p
+        key = json.dumps([str(self.seed), method.upper(), path, [list(q) for q in query], body],
+                         sort_keys=True, separators=(",", ":"), default=str)
+        h = hashlib.sha256(key.encode("utf-8", "backslashreplace")).digest()
+        return int.from_bytes(h[:8], "big") / 2.0 ** 64 < self.p
+
     def matches(self, method, path, query, body):
         if self.method is not None and self.method.upper() != method.upper():
             return False
@@ -579,6 +611,8 @@ class FaultRule:
         out.setdefault("match", {})
         out["skip"] = self.skip
         out["times"] = self.times
+        if self.p is not None:
+            out["seed"] = self.seed
         out.update({"id": self.id, "name": self.name, "matched": self.matched, "fired": self.fired})
         return out
 
@@ -730,14 +764,16 @@ class MockState:
 
     def pick_fault(self, method, path, query, body):
         """Count the request against every matching rule; return the first rule
-        that applies (its `skip` matches are over and it has `times` left)."""
+        that applies (its `skip` matches are over, it has `times` left and, with
+        `p`, its draw says yes)."""
         chosen = None
         with self.lock:
             for rule in self.faults:
                 if not rule.matches(method, path, query, body):
                     continue
                 rule.matched += 1
-                if chosen is None and rule.matched > rule.skip and (rule.times < 0 or rule.fired < rule.times):
+                if chosen is None and rule.matched > rule.skip and (rule.times < 0 or rule.fired < rule.times) \
+                        and rule.draw(method, path, query, body):
                     rule.fired += 1
                     chosen = rule
         return chosen

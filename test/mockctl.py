@@ -4,7 +4,8 @@
 pg_regress scripts run it through psql's `\\!`, so everything it prints is
 stable and deterministic (no ports, timestamps, tokens or connection ids) and
 can sit in expected/*.out files.  The mock's base URL comes from $MOCK_URL
-(e.g. http://127.0.0.1:5555).
+(e.g. http://127.0.0.1:5555).  A mock serving HTTPS (https://...) with a
+certificate from a private CA needs that CA: MOCK_CA_FILE=ca.pem (PEM bundle).
 
   mockctl.py reset                  clear log, faults, config overrides, tokens
   mockctl.py config JSON            merge JSON into the mock's config
@@ -24,6 +25,7 @@ message on stderr and exits with status 1.
 import argparse
 import json
 import os
+import ssl
 import sys
 import urllib.error
 import urllib.parse
@@ -31,8 +33,15 @@ import urllib.request
 
 TOKEN_PATHS = ("/identity_/connect/token", "/connect/token")
 
-# talk to the mock directly, whatever http_proxy/https_proxy say
-OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+def opener():
+    """Talk to the mock directly, whatever http_proxy/https_proxy say; for
+    https, trust $MOCK_CA_FILE when set (else the system store)."""
+    handlers = [urllib.request.ProxyHandler({})]
+    ca_file = os.environ.get("MOCK_CA_FILE")
+    if ca_file:
+        handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=ca_file)))
+    return urllib.request.build_opener(*handlers)
 
 
 class CtlError(Exception):
@@ -51,7 +60,7 @@ def call(method, path, payload=None):
         headers["Content-Type"] = "application/json"
     req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     try:
-        with OPENER.open(req, timeout=30) as resp:
+        with opener().open(req, timeout=30) as resp:
             return json.loads(resp.read().decode("utf-8"))
     except urllib.error.HTTPError as e:
         detail = e.read().decode("utf-8", "replace")
