@@ -53,8 +53,8 @@ PG_MODULE_MAGIC;
 
 PG_FUNCTION_INFO_V1(usage_fdw_handler);
 
-/* cost model: one HTTP request ~ what PostgreSQL would spend on 1000 pages */
-#define USAGE_REQUEST_COST	1000.0
+/* cost model: one HTTP request costs like a remote query in postgres_fdw */
+#define USAGE_REQUEST_COST	100.0
 /* parsing and converting one JSON item */
 #define USAGE_ROW_COST		(cpu_tuple_cost * 10)
 /* guess for "col = ANY($1)" when the array is not known at plan time */
