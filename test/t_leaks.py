@@ -34,7 +34,6 @@ Uses the shared mock: resets it at the start and at the end.
 """
 
 import collections
-import json
 import os
 import random
 import re
@@ -45,8 +44,9 @@ import sys
 import tempfile
 import time
 import traceback
-import urllib.error
-import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fdwtest import check, finish, pg_tool, run, mock, server_log_path  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DB = "usage_fdw_t_leaks"
@@ -56,55 +56,6 @@ N_WARM_FAIL = 200
 FD_SLACK = 2
 RSS_BOUND_KB = 8 * 1024
 CTX_BOUND = 2 * 1024 * 1024          # memory contexts: bytes
-
-PASSED = 0
-FAILED = 0
-
-
-def check(name, ok, detail=""):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-        print("ok    %s" % name, flush=True)
-    else:
-        FAILED += 1
-        print("FAIL  %s%s" % (name, ("\n      " + str(detail).replace("\n", "\n      ")) if detail else ""),
-              flush=True)
-    return ok
-
-
-def pg_tool(name):
-    found = shutil.which(name)
-    if found:
-        return found
-    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                            check=True).stdout.strip()
-    return os.path.join(bindir, name)
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=kw.pop("timeout", 60), **kw)
-
-
-def mock(method, path, payload=None):
-    base = os.environ["MOCK_URL"].rstrip("/")
-    data = json.dumps(payload).encode() if payload is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"} if data else {})
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(req, timeout=30) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        raise RuntimeError("mock %s %s: HTTP %d: %s" % (method, path, e.code,
-                                                       e.read().decode("utf-8", "replace"))) from None
-
-
-def server_log_path():
-    p = os.environ.get("USAGE_FDW_PGLOG")
-    if p:
-        return p
-    return os.path.join(os.environ.get("PGHOST", ""), "postgres.log")
 
 
 # --- the workload -----------------------------------------------------------------
@@ -500,5 +451,4 @@ if __name__ == "__main__":
     # a timeout's SIGTERM still runs the clean-up in main()'s finally
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     main()
-    print("%d passed, %d failed" % (PASSED, FAILED), flush=True)
-    sys.exit(1 if FAILED else 0)
+    finish()

@@ -34,36 +34,14 @@ import time
 import traceback
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fdwtest import check, finish, pg_tool, run  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 MOCK = os.path.join(HERE, "mock_api.py")
 MOCKCTL = os.path.join(HERE, "mockctl.py")
 DB = "usage_fdw_t_tls"
 ENDPOINT = "cloud_flow_connection_usage"
-
-PASSED = 0
-FAILED = 0
-
-
-def check(name, ok, detail=""):
-    global PASSED, FAILED
-    if ok:
-        PASSED += 1
-        print("ok    %s" % name, flush=True)
-    else:
-        FAILED += 1
-        print("FAIL  %s%s" % (name, ("\n      " + str(detail).replace("\n", "\n      ")) if detail else ""),
-              flush=True)
-    return ok
-
-
-def pg_tool(name):
-    """A PostgreSQL client program: from PATH, else from pg_config --bindir."""
-    found = shutil.which(name)
-    if found:
-        return found
-    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                            check=True).stdout.strip()
-    return os.path.join(bindir, name)
 
 
 PSQL = pg_tool("psql")
@@ -83,10 +61,6 @@ def psql(sql, db=DB):
 def first_error(err):
     """The ERROR and DETAIL lines of psql's verbose error output."""
     return " / ".join(l.strip() for l in err.splitlines() if l.startswith(("ERROR:", "DETAIL:")))
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, **kw)
 
 
 # --- certificates ---------------------------------------------------------------
@@ -324,5 +298,4 @@ if __name__ == "__main__":
     # a timeout's SIGTERM still runs the clean-up in main()'s finally
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     main()
-    print("%d passed, %d failed" % (PASSED, FAILED), flush=True)
-    sys.exit(1 if FAILED else 0)
+    finish()
