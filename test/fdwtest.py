@@ -73,3 +73,18 @@ def server_log_path():
     if p:
         return p
     return os.path.join(os.environ.get("PGHOST", ""), "postgres.log")
+
+
+def drop_database(db):
+    """Drop a test's database; warn, never fail, from a finally block."""
+    r = run([pg_tool("dropdb"), "--if-exists", "--force", db])
+    if r.returncode != 0:
+        print("warning: dropdb %s failed: %s" % (db, r.stderr.strip()), flush=True)
+
+
+def reset_mock_quietly():
+    """Reset the shared mock; warn, never fail, from a finally block."""
+    try:
+        mock("POST", "/_mock/reset")
+    except Exception as e:
+        print("warning: could not reset the mock: %s" % e, flush=True)

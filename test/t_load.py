@@ -40,7 +40,7 @@ import tempfile
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fdwtest import check, finish, pg_tool, run, mock, server_log_path  # noqa: E402
+from fdwtest import check, drop_database, reset_mock_quietly, finish, pg_tool, run, mock, server_log_path  # noqa: E402
 
 DB = "usage_fdw_t_load"
 CLIENTS, THREADS, TRANSACTIONS = 6, 2, 150
@@ -262,13 +262,8 @@ def main():
         check("no unexpected exception", False, traceback.format_exc())
     finally:
         if created_db:
-            r = run([pg_tool("dropdb"), "--if-exists", "--force", DB])
-            if r.returncode != 0:
-                print("warning: dropdb %s failed: %s" % (DB, r.stderr.strip()), flush=True)
-        try:
-            mock("POST", "/_mock/reset")
-        except Exception as e:
-            print("warning: could not reset the mock: %s" % e, flush=True)
+            drop_database(DB)
+        reset_mock_quietly()
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -35,7 +35,7 @@ import traceback
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fdwtest import check, finish, pg_tool, run  # noqa: E402
+from fdwtest import check, drop_database, finish, pg_tool, run  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MOCK = os.path.join(HERE, "mock_api.py")
@@ -285,9 +285,7 @@ CREATE FOREIGN TABLE flows3 (flow_id text, connection_id text)
         check("no unexpected exception", False, traceback.format_exc())
     finally:
         if created_db:
-            r = run([pg_tool("dropdb"), "--if-exists", "--force", DB])
-            if r.returncode != 0:
-                print("warning: dropdb %s failed: %s" % (DB, r.stderr.strip()), flush=True)
+            drop_database(DB)
         for m in mocks:
             m.stop()
         shutil.rmtree(tmp, ignore_errors=True)
