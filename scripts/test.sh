@@ -82,6 +82,13 @@ with_timeout() {
 	fi
 }
 
+# One "make test" at a time on a machine: "make install" writes into the
+# PostgreSQL installation that every test cluster here loads the module from.
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"${TMPDIR:-/tmp}/usage_fdw_make_test.lock"
+	flock 9
+fi
+
 # --- 1. packages ------------------------------------------------------------
 say "dependencies"
 bash "$REPO/scripts/deps.sh" || die "installing dependencies failed"

@@ -26,7 +26,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
-#include "commands/explain.h"
+#include "compat.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
@@ -451,12 +451,8 @@ add_scan_path(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info,
 		fetched * USAGE_ROW_COST;
 
 	add_path(baserel, (Path *)
-			 create_foreignscan_path(root, baserel, NULL, rows, startup, total,
-									 NIL, required_outer, NULL,
-#if PG_VERSION_NUM >= 170000
-									 NIL,
-#endif
-									 NIL));
+			 usage_compat_foreignscan_path(root, baserel, rows, false,
+										   startup, total, required_outer));
 }
 
 static void

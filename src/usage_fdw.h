@@ -31,6 +31,8 @@
 #include "nodes/pathnodes.h"
 #include "utils/relcache.h"
 
+#include "compat.h"
+
 /* ----------------------------------------------------------------
  *		Endpoint catalogue (catalog.c)
  * ----------------------------------------------------------------

@@ -1,0 +1,57 @@
+/*-------------------------------------------------------------------------
+ *
+ * compat.h
+ *		  The differences between the PostgreSQL versions usage_fdw builds
+ *		  against, in one place: every PG_VERSION_NUM test of a server API
+ *		  that moved or changed its signature is here.
+ *
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef USAGE_FDW_COMPAT_H
+#define USAGE_FDW_COMPAT_H
+
+#include <limits.h>
+
+#include "optimizer/cost.h"
+#include "optimizer/pathnode.h"
+
+/* EXPLAIN: ExplainState and ExplainProperty* moved to their own headers */
+#include "commands/explain.h"
+#if PG_VERSION_NUM >= 180000
+#include "commands/explain_format.h"
+#include "commands/explain_state.h"
+#endif
+
+/*
+ * A foreign scan path.  A disabled path (one that cannot serve the query,
+ * kept so that the planner always has a plan) counts as a disabled node
+ * from PostgreSQL 18 on, and costs disable_cost before.
+ */
+static inline ForeignPath *
+usage_compat_foreignscan_path(PlannerInfo *root, RelOptInfo *rel, double rows,
+							  bool disabled, Cost startup, Cost total,
+							  Relids required_outer)
+{
+#if PG_VERSION_NUM >= 180000
+	return create_foreignscan_path(root, rel, NULL, rows, disabled ? 1 : 0,
+								   startup, total, NIL, required_outer,
+								   NULL, NIL, NIL);
+#else
+	if (disabled)
+	{
+		startup += disable_cost;
+		total += disable_cost;
+	}
+#if PG_VERSION_NUM >= 170000
+	return create_foreignscan_path(root, rel, NULL, rows, startup, total, NIL,
+								   required_outer, NULL, NIL, NIL);
+#else
+	return create_foreignscan_path(root, rel, NULL, rows, startup, total, NIL,
+								   required_outer, NULL, NIL);
+#endif
+#endif
+}
+
+#endif							/* USAGE_FDW_COMPAT_H */
