@@ -52,7 +52,8 @@ SELECT min(date), max(date), count(*) FROM usage.daily_consumption_by_service
 SELECT min(date), max(date), count(*) FROM usage.daily_consumption_by_service
  WHERE tenant_id = :t3 AND consumable_code = 'RU' AND date >= '2024-01-01'
    AND date >= '2024-01-05' AND date < '2024-01-10' AND date <= '2024-01-06';
--- a timestamptz bound on a date column: widened by a day each side, rechecked locally
+-- a timestamptz bound on a date column: the days whose midnight (in the session's
+-- time zone) satisfies it, rechecked locally
 SELECT min(date), max(date), count(*) FROM usage.daily_consumption_by_service
  WHERE tenant_id = :t3 AND consumable_code = 'RU'
    AND date >= '2024-01-05 12:00:00+00'::timestamptz AND date < '2024-01-07'::timestamptz;

@@ -55,7 +55,7 @@ CREATE FOREIGN TABLE bad_star (x int OPTIONS (json_key '*'))
   SERVER avepoint OPTIONS (endpoint 'cloud_flow_connection_usage');
 SELECT * FROM bad_star;
 
--- table defaults supply parameters; the echo shows them
+-- table options bind parameters; the echo shows them
 CREATE FOREIGN TABLE prod_ru (
   tenant_id text, consumable_code text, aggregate_by_ownership boolean,
   start_date timestamptz, end_date timestamptz, folder_name text, consumed_by_self numeric
@@ -66,7 +66,7 @@ CREATE FOREIGN TABLE prod_ru (
 SELECT * FROM prod_ru
  WHERE start_date = '2024-01-01 00:00:00+00' AND end_date = '2024-01-03 00:00:00+00'
    AND folder_name = 'HR';
--- a WHERE clause overrides the default
+-- a binding fixes the parameter: a WHERE clause outside it sends nothing
 SELECT folder_name, consumed_by_self, consumable_code FROM prod_ru
  WHERE start_date = '2024-01-01 00:00:00+00' AND end_date = '2024-01-03 00:00:00+00'
    AND consumable_code = 'PLTU' AND folder_name = 'HR';

@@ -25,12 +25,12 @@
 static const UsageParamDef cloudflow_params[] = {
 	/*
 	 * key, api_name, api_name_end, option, place, kind, required, echo,
-	 * absent_echo, narrows
+	 * absent_echo, narrows, not_after
 	 */
 	{"flowId", "flowId", NULL, NULL,
-	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, false, NULL, 0.0002},
+	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, false, NULL, 0.0002, NULL},
 	{"tenant", "tenant", NULL, "tenant",
-	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, true, NULL, 0.5},
+	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, true, NULL, 0.5, NULL},
 };
 
 static const UsageColumnDef cloudflow_columns[] = {
@@ -50,17 +50,17 @@ static const UsageColumnDef cloudflow_columns[] = {
  */
 static const UsageParamDef by_folder_params[] = {
 	{NULL, "organizationId", NULL, "organization_id",
-	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL, 1.0},
+	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL, 1.0, NULL},
 	{"tenantId", "tenantId", NULL, "tenant_id",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL},
 	{"startDate", "startDate", NULL, NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL, 1.0},
+	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL, 1.0, "endDate"},
 	{"endDate", "endDate", NULL, NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL, 1.0},
+	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL, 1.0, NULL},
 	{"consumableCode", "consumableCode", NULL, "consumable_code",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL},
 	{"aggregateByOwnership", "aggregateByOwnership", NULL, "aggregate_by_ownership",
-	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false", 1.0},
+	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false", 1.0, NULL},
 };
 
 static const UsageColumnDef by_folder_columns[] = {
@@ -83,17 +83,17 @@ static const UsageColumnDef by_folder_columns[] = {
 
 static const UsageParamDef daily_params[] = {
 	{NULL, "organizationId", NULL, "organization_id",
-	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL, 1.0},
+	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL, 1.0, NULL},
 	{"tenantId", "tenantId", NULL, "tenant_id",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL},
 	{"date", "startDate", "endDate", NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_DATE_RANGE, true, false, NULL, 1.0},
+	USAGE_PLACE_BODY, USAGE_KIND_DATE_RANGE, true, false, NULL, 1.0, NULL},
 	{"consumableCode", "consumableCode", NULL, "consumable_code",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL},
 	{"aggregateByOwnership", "aggregateByOwnership", NULL, "aggregate_by_ownership",
-	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false", 1.0},
+	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false", 1.0, NULL},
 	{"folderKey", "folderKeys", NULL, NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_STRING_LIST, false, true, NULL, 0.2},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING_LIST, false, true, NULL, 0.2, NULL},
 };
 
 static const UsageColumnDef daily_columns[] = {

@@ -26,23 +26,29 @@
 
 /*
  * A foreign scan path.  A disabled path (one that cannot serve the query,
- * kept so that the planner always has a plan) counts as a disabled node
- * from PostgreSQL 18 on, and costs disable_cost before.
+ * kept so that the planner always has a plan) weighs as many disabled
+ * nodes as USAGE_DISABLED_WEIGHT from PostgreSQL 18 on, and that many times
+ * disable_cost before: heavier than what enable_nestloop = off and the like
+ * put on a plan that can serve the query, so it is chosen only when no
+ * such plan exists.
  */
+#define USAGE_DISABLED_WEIGHT 100
+
 static inline ForeignPath *
 usage_compat_foreignscan_path(PlannerInfo *root, RelOptInfo *rel, double rows,
 							  bool disabled, Cost startup, Cost total,
 							  Relids required_outer)
 {
 #if PG_VERSION_NUM >= 180000
-	return create_foreignscan_path(root, rel, NULL, rows, disabled ? 1 : 0,
+	return create_foreignscan_path(root, rel, NULL, rows,
+								   disabled ? USAGE_DISABLED_WEIGHT : 0,
 								   startup, total, NIL, required_outer,
 								   NULL, NIL, NIL);
 #else
 	if (disabled)
 	{
-		startup += disable_cost;
-		total += disable_cost;
+		startup += disable_cost * USAGE_DISABLED_WEIGHT;
+		total += disable_cost * USAGE_DISABLED_WEIGHT;
 	}
 #if PG_VERSION_NUM >= 170000
 	return create_foreignscan_path(root, rel, NULL, rows, startup, total, NIL,

@@ -19,6 +19,8 @@
 #include "nodes/nodeFuncs.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/timestamp.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 
@@ -34,13 +36,13 @@ typedef struct ExplainCtx
 } ExplainCtx;
 
 static char *
-const_text(Const *c)
+const_text(Oid typid, Datum d)
 {
 	Oid			outfunc;
 	bool		isvarlena;
 
-	getTypeOutputInfo(c->consttype, &outfunc, &isvarlena);
-	return OidOutputFunctionCall(outfunc, c->constvalue);
+	getTypeOutputInfo(typid, &outfunc, &isvarlena);
+	return OidOutputFunctionCall(outfunc, d);
 }
 
 static const char *
@@ -69,8 +71,7 @@ add_placeholder(ExplainCtx *cx, const char *colname, const char *what)
 
 /* How a single known value of a parameter is written in the request. */
 static char *
-render_value(const UsageParamDef *def, const char *text, Datum d, Oid typid,
-			 bool for_query)
+render_value(const UsageParamDef *def, const char *text, bool for_query)
 {
 	StringInfoData buf;
 
@@ -99,17 +100,123 @@ render_value(const UsageParamDef *def, const char *text, Datum d, Oid typid,
 }
 
 /*
+ * The request text of a known value, as the executor would send it (see
+ * make_value in pushdown.c), or NULL when the executor would refuse it (an
+ * infinite point in time, a value of a boolean parameter that is not a
+ * boolean).
+ */
+static char *
+known_value_text(const UsageParamDef *def, Oid coltype, Datum d, Oid typid,
+				 const char *colname)
+{
+	if (def->kind == USAGE_KIND_EPOCH_MS)
+	{
+		Oid			to = OidIsValid(coltype) ? coltype : typid;
+
+		d = usage_coerce_point_in_time(d, typid, to);
+		if ((to == DATEOID && DATE_NOT_FINITE(DatumGetDateADT(d))) ||
+			((to == TIMESTAMPOID || to == TIMESTAMPTZOID) &&
+			 TIMESTAMP_NOT_FINITE(DatumGetTimestamp(d))))
+			return NULL;
+		return psprintf(INT64_FORMAT, usage_datum_to_epoch_ms(d, to, colname));
+	}
+	if (def->kind == USAGE_KIND_BOOLEAN)
+	{
+		bool		b;
+
+		if (typid == BOOLOID)
+			b = DatumGetBool(d);
+		else if (!parse_bool(const_text(typid, d), &b))
+			return NULL;
+		return pstrdup(b ? "true" : "false");
+	}
+	return const_text(typid, d);
+}
+
+/*
+ * IN (constants): the one request value when all values are the same, else
+ * a placeholder listing them.  Multiplies the fan-out by their number.
+ */
+static char *
+in_list_display(ExplainCtx *cx, const UsageParamDef *def, UsageCond *cond,
+				Const *c, const char *colname, bool for_query)
+{
+	Oid			elemtype;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n = usage_array_elements(c->constvalue, &elemtype, &elems, &nulls);
+	int			shown = 0,
+				distinct = 0;
+	StringInfoData what;
+	char	  **texts = palloc(sizeof(char *) * Max(n, 1));
+	Datum		first = (Datum) 0;
+
+	initStringInfo(&what);
+	for (int i = 0; i < n; i++)
+	{
+		bool		dup = false;
+
+		if (nulls[i])
+			continue;
+		texts[distinct] = const_text(elemtype, elems[i]);
+		for (int j = 0; j < distinct && !dup; j++)
+			dup = strcmp(texts[j], texts[distinct]) == 0;
+		if (dup)
+			continue;
+		if (distinct == 0)
+			first = elems[i];
+		if (shown < MAX_LISTED_VALUES)
+		{
+			appendStringInfoString(&what, shown ? ", " : "each of ");
+			appendStringInfoString(&what, quote_literal_cstr(texts[distinct]));
+			shown++;
+		}
+		distinct++;
+	}
+	if (distinct > shown)
+		appendStringInfo(&what, " and %d more", distinct - shown);
+	if (distinct == 0)
+		appendStringInfoString(&what, "no value");
+	if (cx->fanout >= 0)
+		cx->fanout *= distinct;
+	if (distinct == 1)
+	{
+		char	   *text = known_value_text(def, cond->coltype, first, elemtype, colname);
+
+		if (text)
+			return render_value(def, text, for_query);
+	}
+	return add_placeholder(cx, colname, what.data);
+}
+
+/*
  * The display form of one (non-range) parameter, or NULL when not sent.
+ * A bound parameter (a server or table option) is sent with its binding's
+ * value whatever the conditions say (they can only narrow it).
  */
 static char *
 param_display(ExplainCtx *cx, const UsageEndpoint *ep, UsageOptions *opts,
-			  List *conds, List *exprs, int p, bool for_query)
+			  List *conds, List *exprs, int p, const char *colname,
+			  bool for_query)
 {
 	const UsageParamDef *def = &ep->params[p];
+	const char *binding = usage_param_default(opts, def);
 	UsageCond  *only = NULL;
 	int			nconds = 0;
 	ListCell   *lc;
-	const char *colname = def->key ? def->key : def->api_name;
+	Node	   *e;
+
+	if (binding != NULL)
+	{
+		if (def->kind == USAGE_KIND_BOOLEAN)
+		{
+			bool		b = false;
+
+			(void) parse_bool(binding, &b);
+			binding = b ? "true" : "false";
+		}
+		return render_value(def, binding, for_query);
+	}
 
 	foreach(lc, conds)
 	{
@@ -121,106 +228,47 @@ param_display(ExplainCtx *cx, const UsageEndpoint *ep, UsageOptions *opts,
 			nconds++;
 		}
 	}
-
 	if (nconds == 0)
+		return NULL;
+	if (nconds > 1)
 	{
-		const char *dflt = usage_param_default(opts, def);
-
-		if (dflt == NULL)
-			return NULL;
-		if (def->kind == USAGE_KIND_BOOLEAN)
-		{
-			bool		b = false;
-
-			(void) parse_bool(dflt, &b);
-			dflt = b ? "true" : "false";
-		}
-		return render_value(def, dflt, (Datum) 0, InvalidOid, for_query);
+		/* several conditions on one parameter: known only at execution */
+		cx->fanout = -1;
+		return add_placeholder(cx, colname, "several conditions, combined at execution");
 	}
 
-	if (nconds == 1)
+	e = (Node *) list_nth(exprs, only->expr_index);
+	if (IsA(e, Const) && !((Const *) e)->constisnull)
 	{
-		Node	   *e = (Node *) list_nth(exprs, only->expr_index);
+		Const	   *c = (Const *) e;
+		char	   *text;
 
-		if (IsA(e, Const) && !((Const *) e)->constisnull)
-		{
-			Const	   *c = (Const *) e;
-
-			if (only->op == USAGE_OP_EQ)
-			{
-				char	   *text;
-
-				if (def->kind == USAGE_KIND_EPOCH_MS)
-				{
-					Oid			to = OidIsValid(only->coltype) ? only->coltype : c->consttype;
-
-					text = psprintf(INT64_FORMAT,
-									usage_datum_to_epoch_ms(usage_coerce_point_in_time(c->constvalue,
-																					   c->consttype, to),
-															to, colname));
-				}
-				else if (def->kind == USAGE_KIND_BOOLEAN)
-					text = DatumGetBool(c->constvalue) ? "true" : "false";
-				else
-					text = const_text(c);
-				return render_value(def, text, c->constvalue, c->consttype, for_query);
-			}
-			else
-			{
-				/* IN (constants): fan-out over the listed values */
-				Oid			elemtype;
-				Datum	   *elems;
-				bool	   *nulls;
-				int			n = usage_array_elements(c->constvalue, &elemtype,
-													 &elems, &nulls);
-				int			shown = 0,
-							distinct = 0;
-				StringInfoData what;
-				Oid			outfunc;
-				bool		isvarlena;
-				char	  **texts;
-
-				getTypeOutputInfo(elemtype, &outfunc, &isvarlena);
-				texts = palloc(sizeof(char *) * Max(n, 1));
-				initStringInfo(&what);
-				for (int i = 0; i < n; i++)
-				{
-					bool		dup = false;
-
-					if (nulls[i])
-						continue;
-					texts[distinct] = OidOutputFunctionCall(outfunc, elems[i]);
-					for (int j = 0; j < distinct && !dup; j++)
-						dup = strcmp(texts[j], texts[distinct]) == 0;
-					if (dup)
-						continue;
-					if (shown < MAX_LISTED_VALUES)
-					{
-						appendStringInfoString(&what, shown ? ", " : "each of ");
-						appendStringInfoString(&what, quote_literal_cstr(texts[distinct]));
-						shown++;
-					}
-					distinct++;
-				}
-				if (distinct > shown)
-					appendStringInfo(&what, " and %d more", distinct - shown);
-				if (distinct == 0)
-					appendStringInfoString(&what, "no value");
-				if (cx->fanout >= 0)
-					cx->fanout *= distinct;
-				if (distinct == 1)
-					return render_value(def, texts[0], (Datum) 0, InvalidOid, for_query);
-				return add_placeholder(cx, colname, what.data);
-			}
-		}
 		if (only->op == USAGE_OP_ANY)
-			cx->fanout = -1;
-		return add_placeholder(cx, colname, describe_expr(e));
+			return in_list_display(cx, def, only, c, colname, for_query);
+		text = known_value_text(def, only->coltype, c->constvalue, c->consttype,
+								colname);
+		if (text)
+			return render_value(def, text, for_query);
+		return add_placeholder(cx, colname,
+							   psprintf("%s, refused at execution",
+										quote_literal_cstr(const_text(c->consttype,
+																	  c->constvalue))));
 	}
+	if (only->op == USAGE_OP_ANY)
+		cx->fanout = -1;
+	return add_placeholder(cx, colname, describe_expr(e));
+}
 
-	/* several conditions on one parameter: known only at execution */
-	cx->fanout = -1;
-	return add_placeholder(cx, colname, "several conditions, combined at execution");
+/* The name of parameter p's column, or its key when the table has none. */
+static const char *
+param_colname(UsageColumn *cols, int natts, const UsageParamDef *def, int p)
+{
+	for (int i = 0; i < natts; i++)
+	{
+		if (cols[i].kind != USAGE_COL_DROPPED && cols[i].param == p)
+			return cols[i].name;
+	}
+	return def->key ? def->key : def->api_name;
 }
 
 /*
@@ -230,6 +278,7 @@ param_display(ExplainCtx *cx, const UsageEndpoint *ep, UsageOptions *opts,
  */
 char *
 usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
+					   UsageColumn *cols, int natts,
 					   List *conds, List *exprs, int *fanout,
 					   char **body_out, char **legend_out)
 {
@@ -302,8 +351,10 @@ usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
 			}
 			else
 			{
-				start_s = add_placeholder(&cx, def->key, "lower bound, at execution");
-				end_s = add_placeholder(&cx, def->key, "upper bound (or now), at execution");
+				start_s = add_placeholder(&cx, param_colname(cols, natts, def, i),
+										  "lower bound, at execution");
+				end_s = add_placeholder(&cx, param_colname(cols, natts, def, i),
+										"upper bound (or now), at execution");
 			}
 			appendStringInfo(&body, "%s\"%s\":%s,\"%s\":%s", any_body ? "," : "",
 							 def->api_name, start_s, def->api_name_end, end_s);
@@ -312,6 +363,7 @@ usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
 		}
 
 		disp = param_display(&cx, ep, opts, conds, exprs, i,
+							 param_colname(cols, natts, def, i),
 							 def->place == USAGE_PLACE_QUERY);
 		if (disp == NULL)
 			continue;

@@ -27,6 +27,7 @@
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
 #include "optimizer/clauses.h"
+#include "parser/parse_coerce.h"
 #include "optimizer/optimizer.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -124,7 +125,7 @@ is_datetime_type(Oid typid)
  */
 static void
 add_cond(UsagePushdown *pd, int param, UsageCondOp op, Expr *value,
-		 bool exact_day, Oid coltype, RestrictInfo *rinfo)
+		 Oid coltype, RestrictInfo *rinfo)
 {
 	UsageCond  *cond = palloc0(sizeof(UsageCond));
 
@@ -132,16 +133,32 @@ add_cond(UsagePushdown *pd, int param, UsageCondOp op, Expr *value,
 	cond->coltype = coltype;
 	cond->op = op;
 	cond->expr_index = list_length(pd->exprs);
-	cond->exact_day = exact_day;
 	pd->conds = lappend(pd->conds, cond);
 	pd->exprs = lappend(pd->exprs, value);
 	pd->pushed_clauses = lappend(pd->pushed_clauses, rinfo);
 }
 
 /*
+ * Is a value of type valtype sent as the same text that the column's
+ * equality compares?  True for the column's own type, and for the string
+ * types among themselves (text = name compares the characters, and the
+ * request carries the characters).
+ */
+static bool
+same_text_equality(Oid coltype, Oid valtype)
+{
+	Oid			opctype = get_opclass_input_type(GetDefaultOpClass(coltype, BTREE_AM_OID));
+
+	if (valtype == opctype)
+		return true;
+	return TypeCategory(opctype) == TYPCATEGORY_STRING &&
+		TypeCategory(valtype) == TYPCATEGORY_STRING;
+}
+
+/*
  * Add a comparison of a parameter column with a value of type righttype, if
  * the API can express it: any comparison on the date range (of date or
- * timestamp types), equality of one type for the other parameters.
+ * timestamp types), equality for the other parameters.
  */
 static void
 add_typed_cond(UsagePushdown *pd, const UsageEndpoint *ep, UsageColumn *col,
@@ -151,9 +168,7 @@ add_typed_cond(UsagePushdown *pd, const UsageEndpoint *ep, UsageColumn *col,
 	if (ep->params[pidx].kind == USAGE_KIND_DATE_RANGE)
 	{
 		if (is_datetime_type(col->typid) && is_datetime_type(righttype))
-			add_cond(pd, pidx, op, value,
-					 col->typid == DATEOID && righttype == DATEOID,
-					 col->typid, rinfo);
+			add_cond(pd, pidx, op, value, col->typid, rinfo);
 		return;
 	}
 	if (op != USAGE_OP_EQ && op != USAGE_OP_ANY)
@@ -163,11 +178,11 @@ add_typed_cond(UsagePushdown *pd, const UsageEndpoint *ep, UsageColumn *col,
 		(col->typid == TIMESTAMPTZOID || col->typid == TIMESTAMPOID) &&
 		is_datetime_type(righttype))
 	{
-		add_cond(pd, pidx, op, value, false, col->typid, rinfo);
+		add_cond(pd, pidx, op, value, col->typid, rinfo);
 		return;
 	}
-	if (righttype == get_opclass_input_type(GetDefaultOpClass(col->typid, BTREE_AM_OID)))
-		add_cond(pd, pidx, op, value, false, col->typid, rinfo);
+	if (same_text_equality(col->typid, righttype))
+		add_cond(pd, pidx, op, value, col->typid, rinfo);
 }
 
 /*
@@ -215,7 +230,7 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 			cols[attno - 1].typid == BOOLOID)
 		{
 			add_cond(pd, pidx, USAGE_OP_EQ,
-					 (Expr *) makeBoolConst(value, false), false, BOOLOID, rinfo);
+					 (Expr *) makeBoolConst(value, false), BOOLOID, rinfo);
 			return;
 		}
 	}
@@ -279,7 +294,7 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 																			typlen, typbyval,
 																			typalign)),
 											false, false),
-						 false, or_coltype, rinfo);
+						 or_coltype, rinfo);
 				return;
 			}
 
@@ -288,7 +303,7 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 			arr->elements = values;
 			arr->multidims = false;
 			arr->location = -1;
-			add_cond(pd, or_param, USAGE_OP_ANY, (Expr *) arr, false, or_coltype, rinfo);
+			add_cond(pd, or_param, USAGE_OP_ANY, (Expr *) arr, or_coltype, rinfo);
 		}
 		return;
 	}
@@ -421,10 +436,9 @@ usage_conds_to_list(List *conds)
 	{
 		UsageCond  *c = (UsageCond *) lfirst(lc);
 
-		result = lappend(result, list_make5(makeInteger(c->param),
+		result = lappend(result, list_make4(makeInteger(c->param),
 											makeInteger((int) c->op),
 											makeInteger(c->expr_index),
-											makeInteger(c->exact_day ? 1 : 0),
 											makeInteger((int) c->coltype)));
 	}
 	return result;
@@ -444,8 +458,7 @@ usage_conds_from_list(List *list)
 		c->param = intVal(linitial(l));
 		c->op = (UsageCondOp) intVal(lsecond(l));
 		c->expr_index = intVal(lthird(l));
-		c->exact_day = intVal(lfourth(l)) != 0;
-		c->coltype = (Oid) intVal(list_nth(l, 4));
+		c->coltype = (Oid) intVal(lfourth(l));
 		result = lappend(result, c);
 	}
 	return result;
@@ -456,41 +469,66 @@ usage_conds_from_list(List *list)
  * ----------------------------------------------------------------
  */
 
+/* date < timestamp < timestamptz: the type a comparison of two of them uses */
+static int
+datetime_rank(Oid typid)
+{
+	return typid == DATEOID ? 0 : typid == TIMESTAMPOID ? 1 : 2;
+}
+
 /*
- * A date, timestamp or timestamptz as days since 1970-01-01 (floor), or
- * false for an infinite value (*sign tells which infinity).
+ * The day of a date, timestamp or timestamptz bound, as days since
+ * 1970-01-01, in the frame of the comparison with a column of type coltype:
+ * both sides are taken to the wider of the two types, as PostgreSQL's
+ * cross-type operators do (a date is midnight, a timestamp without time
+ * zone is read in the session's time zone when compared with timestamptz),
+ * and the day is that of the bound in that type (for timestamptz, in the
+ * session's time zone, as the cast to date gives it).  A row of API day d
+ * holds the start of day d in that frame, so comparing days is exact.
+ * *exact tells whether the bound is the start of its day.  Returns false
+ * for an infinite bound (*sign tells which infinity).
  */
 static bool
-datum_to_day(Datum d, Oid typid, int64 *day, int *sign)
+bound_day(Datum d, Oid typid, Oid coltype, int64 *day, bool *exact, int *sign)
 {
-	if (typid == DATEOID)
-	{
-		DateADT		date = DatumGetDateADT(d);
+	Oid			frame = datetime_rank(typid) >= datetime_rank(coltype) ? typid : coltype;
+	DateADT		date;
 
-		if (DATE_NOT_FINITE(date))
-		{
-			*sign = DATE_IS_NOBEGIN(date) ? -1 : 1;
-			return false;
-		}
-		*day = (int64) date + UNIX_TO_PG_DAYS;
-		return true;
+	d = usage_coerce_point_in_time(d, typid, frame);
+	if (frame == DATEOID)
+	{
+		date = DatumGetDateADT(d);
+		*exact = true;
 	}
 	else
 	{
 		Timestamp	ts = DatumGetTimestamp(d);
-		int64		q;
 
 		if (TIMESTAMP_NOT_FINITE(ts))
 		{
 			*sign = TIMESTAMP_IS_NOBEGIN(ts) ? -1 : 1;
 			return false;
 		}
-		q = ts / USECS_PER_DAY;
-		if (ts < 0 && q * USECS_PER_DAY != ts)
-			q--;
-		*day = q + UNIX_TO_PG_DAYS;
-		return true;
+		if (frame == TIMESTAMPOID)
+		{
+			date = DatumGetDateADT(DirectFunctionCall1(timestamp_date, d));
+			*exact = DatumGetTimestamp(DirectFunctionCall1(date_timestamp,
+														   DateADTGetDatum(date))) == ts;
+		}
+		else
+		{
+			date = DatumGetDateADT(DirectFunctionCall1(timestamptz_date, d));
+			*exact = DatumGetTimestampTz(DirectFunctionCall1(date_timestamptz,
+															 DateADTGetDatum(date))) == ts;
+		}
 	}
+	if (DATE_NOT_FINITE(date))
+	{
+		*sign = DATE_IS_NOBEGIN(date) ? -1 : 1;
+		return false;
+	}
+	*day = (int64) date + UNIX_TO_PG_DAYS;
+	return true;
 }
 
 /*
@@ -563,6 +601,56 @@ usage_coerce_point_in_time(Datum d, Oid from, Oid to)
 }
 
 /*
+ * A value of type typid as a datum of the column's type, for the echo
+ * column: the datum itself when the types agree (or are binary compatible),
+ * else through the value's text form and the column type's input function
+ * (a name compared with a text column, a boolean parameter on a text
+ * column).  Always an own copy: a join value points into the outer tuple.
+ */
+static Datum
+echo_datum(UsageColumn *col, Datum d, Oid typid)
+{
+	int16		typlen;
+	bool		typbyval;
+	Oid			outfunc;
+	bool		isvarlena;
+
+	if (typid == col->typid || IsBinaryCoercible(typid, col->typid))
+	{
+		get_typlenbyval(typid, &typlen, &typbyval);
+		return datumCopy(d, typbyval, typlen);
+	}
+	getTypeOutputInfo(typid, &outfunc, &isvarlena);
+	return InputFunctionCall(&col->inflinfo, OidOutputFunctionCall(outfunc, d),
+							 col->typioparam, col->typmod);
+}
+
+/*
+ * The boolean a value of a boolean parameter stands for: a boolean as it
+ * is, any other type through its text form ('true', 'f', '1', ...), never
+ * by reinterpreting the datum.
+ */
+static bool
+boolean_value(UsageColumn *col, Datum d, Oid typid)
+{
+	Oid			outfunc;
+	bool		isvarlena;
+	char	   *text;
+	bool		result;
+
+	if (typid == BOOLOID)
+		return DatumGetBool(d);
+	getTypeOutputInfo(typid, &outfunc, &isvarlena);
+	text = OidOutputFunctionCall(outfunc, d);
+	if (!parse_bool(text, &result))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("value \"%s\" of column \"%s\" is not a boolean", text, col->name),
+				 errdetail("The column is a boolean request parameter: the API takes true or false.")));
+	return result;
+}
+
+/*
  * Convert one non-null value of a parameter column into its request form.
  */
 static void
@@ -580,19 +668,12 @@ make_value(UsageValue *v, const UsageParamDef *def, UsageColumn *col,
 	}
 
 	memset(v, 0, sizeof(UsageValue));
-	/* own copy: a join value points into the outer tuple */
-	{
-		int16		typlen;
-		bool		typbyval;
-
-		get_typlenbyval(typid, &typlen, &typbyval);
-		v->echo = datumCopy(d, typbyval, typlen);
-	}
+	v->echo = echo_datum(col, d, typid);
 	v->echo_isnull = false;
 	switch (def->kind)
 	{
 		case USAGE_KIND_BOOLEAN:
-			v->boolval = DatumGetBool(d);
+			v->boolval = boolean_value(col, d, typid);
 			v->text = pstrdup(v->boolval ? "true" : "false");
 			break;
 		case USAGE_KIND_EPOCH_MS:
@@ -644,67 +725,10 @@ dedup_values(UsageValue *vals, int n)
 	return m;
 }
 
-/* Narrow a date range by one bound. */
+/* Narrow a date range to [lo, hi] (either side optional). */
 static void
-apply_range_bound(UsageValueSet *set, UsageCondOp op, Datum d, Oid typid,
-				  bool exact_day, bool *empty)
+narrow_range(UsageValueSet *set, bool has_lo, int64 lo, bool has_hi, int64 hi)
 {
-	int64		day;
-	int			sign = 0;
-	/* values of another type than date may fall on the neighbouring day */
-	int			widen = exact_day ? 0 : 1;
-	int64		lo,
-				hi;
-	bool		has_lo = false,
-				has_hi = false;
-
-	if (!datum_to_day(d, typid, &day, &sign))
-	{
-		/* infinite bound */
-		switch (op)
-		{
-			case USAGE_OP_GE:
-			case USAGE_OP_GT:
-				if (sign > 0)
-					*empty = true;	/* date >= infinity */
-				return;			/* date >= -infinity: no bound */
-			case USAGE_OP_LE:
-			case USAGE_OP_LT:
-				if (sign < 0)
-					*empty = true;
-				return;
-			default:
-				*empty = true;	/* date = infinity: no finite date */
-				return;
-		}
-	}
-
-	switch (op)
-	{
-		case USAGE_OP_EQ:
-			lo = day - widen;
-			hi = day + widen;
-			has_lo = has_hi = true;
-			break;
-		case USAGE_OP_GE:
-			lo = day - widen;
-			has_lo = true;
-			break;
-		case USAGE_OP_GT:
-			lo = exact_day ? day + 1 : day - widen;
-			has_lo = true;
-			break;
-		case USAGE_OP_LE:
-			hi = day + widen;
-			has_hi = true;
-			break;
-		case USAGE_OP_LT:
-			hi = exact_day ? day - 1 : day + widen;
-			has_hi = true;
-			break;
-		default:
-			return;
-	}
 	if (has_lo && (!set->has_low || lo > set->low_day))
 	{
 		set->low_day = lo;
@@ -714,6 +738,52 @@ apply_range_bound(UsageValueSet *set, UsageCondOp op, Datum d, Oid typid,
 	{
 		set->high_day = hi;
 		set->has_high = true;
+	}
+}
+
+/*
+ * Narrow a date range by one bound "col op value": the days d whose start
+ * (in the comparison's frame, see bound_day) satisfies the comparison.
+ */
+static void
+apply_range_bound(UsageValueSet *set, UsageCondOp op, Datum d, Oid typid,
+				  Oid coltype, bool *empty)
+{
+	int64		day;
+	bool		exact;
+	int			sign = 0;
+
+	if (!bound_day(d, typid, coltype, &day, &exact, &sign))
+	{
+		/* infinite bound: no bound at all, or nothing can satisfy it */
+		if (((op == USAGE_OP_GE || op == USAGE_OP_GT) && sign > 0) ||
+			((op == USAGE_OP_LE || op == USAGE_OP_LT) && sign < 0) ||
+			op == USAGE_OP_EQ)
+			*empty = true;
+		return;
+	}
+
+	switch (op)
+	{
+		case USAGE_OP_EQ:
+			if (!exact)
+				*empty = true;	/* no day starts at that instant */
+			narrow_range(set, true, day, true, day);
+			break;
+		case USAGE_OP_GE:
+			narrow_range(set, true, exact ? day : day + 1, false, 0);
+			break;
+		case USAGE_OP_GT:
+			narrow_range(set, true, day + 1, false, 0);
+			break;
+		case USAGE_OP_LE:
+			narrow_range(set, false, 0, true, day);
+			break;
+		case USAGE_OP_LT:
+			narrow_range(set, false, 0, true, exact ? day - 1 : day);
+			break;
+		default:
+			break;
 	}
 }
 
@@ -737,7 +807,7 @@ usage_array_elements(Datum d, Oid *elemtype, Datum **elems, bool **nulls)
 
 /* date IN (...): the range from the least to the greatest value */
 static void
-apply_range_any(UsageValueSet *set, Datum d, bool exact_day, bool *empty)
+apply_range_any(UsageValueSet *set, Datum d, Oid coltype, bool *empty)
 {
 	Oid			elemtype;
 	Datum	   *elems;
@@ -749,9 +819,11 @@ apply_range_any(UsageValueSet *set, Datum d, bool exact_day, bool *empty)
 	for (int i = 0; i < n; i++)
 	{
 		int64		day;
+		bool		exact;
 		int			sign;
 
-		if (nulls[i] || !datum_to_day(elems[i], elemtype, &day, &sign))
+		if (nulls[i] || !bound_day(elems[i], elemtype, coltype, &day, &exact, &sign) ||
+			!exact)
 			continue;
 		lo = Min(lo, day);
 		hi = Max(hi, day);
@@ -761,16 +833,18 @@ apply_range_any(UsageValueSet *set, Datum d, bool exact_day, bool *empty)
 		*empty = true;
 		return;
 	}
-	if (!exact_day)
-	{
-		lo--;
-		hi++;
-	}
-	if (!set->has_low || lo > set->low_day)
-		set->low_day = lo;
-	if (!set->has_high || hi < set->high_day)
-		set->high_day = hi;
-	set->has_low = set->has_high = true;
+	narrow_range(set, true, lo, true, hi);
+}
+
+/* One condition on a date range parameter. */
+static void
+apply_range_cond(UsageValueSet *set, UsageCond *cond, Datum d, Oid typid,
+				 bool *empty)
+{
+	if (cond->op == USAGE_OP_ANY)
+		apply_range_any(set, d, cond->coltype, empty);
+	else
+		apply_range_bound(set, cond->op, d, typid, cond->coltype, empty);
 }
 
 /*
@@ -803,11 +877,7 @@ usage_const_date_range(List *conds, List *exprs, int param,
 			*empty = true;
 			continue;
 		}
-		if (cond->op == USAGE_OP_ANY)
-			apply_range_any(&set, c->constvalue, cond->exact_day, empty);
-		else
-			apply_range_bound(&set, cond->op, c->constvalue, c->consttype,
-							  cond->exact_day, empty);
+		apply_range_cond(&set, cond, c->constvalue, c->consttype, empty);
 	}
 	if (!set.has_low || (set.has_high && set.low_day > set.high_day))
 		*empty = true;
@@ -817,11 +887,168 @@ usage_const_date_range(List *conds, List *exprs, int param,
 	return true;
 }
 
+/* The column of parameter p, or NULL when the table has none. */
+static UsageColumn *
+param_column(UsageColumn *cols, int natts, int p)
+{
+	for (int i = 0; i < natts; i++)
+	{
+		if (cols[i].kind != USAGE_COL_DROPPED && cols[i].param == p)
+			return &cols[i];
+	}
+	return NULL;
+}
+
+/*
+ * The values of one equality or IN condition on a (non-range) parameter,
+ * evaluated, deduplicated; NULLs never match and are dropped.
+ */
+static UsageValue *
+cond_values(const UsageParamDef *def, UsageColumn *col, UsageCond *cond,
+			Datum d, Oid typid, int *nvals)
+{
+	UsageValue *vals;
+	Oid			elemtype;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+
+	if (cond->op != USAGE_OP_ANY)
+	{
+		vals = palloc(sizeof(UsageValue));
+		make_value(&vals[0], def, col, d, typid);
+		*nvals = 1;
+		return vals;
+	}
+	n = usage_array_elements(d, &elemtype, &elems, &nulls);
+	vals = palloc(sizeof(UsageValue) * Max(n, 1));
+	*nvals = 0;
+	for (int i = 0; i < n; i++)
+	{
+		if (!nulls[i])
+			make_value(&vals[(*nvals)++], def, col, elems[i], elemtype);
+	}
+	*nvals = dedup_values(vals, *nvals);
+	return vals;
+}
+
+/*
+ * The request value of a parameter bound by an option (table over server):
+ * sent as written, echoed through the column's type.  *canonical is the
+ * text the column's type gives it, which is what condition values are
+ * matched against (a uuid binding in upper case matches a lower-case
+ * condition).
+ */
+static void
+binding_value(UsageValue *v, const UsageParamDef *def, UsageColumn *col,
+			  const char *binding, char **canonical)
+{
+	memset(v, 0, sizeof(UsageValue));
+	v->text = pstrdup(binding);
+	if (def->kind == USAGE_KIND_BOOLEAN)
+	{
+		(void) parse_bool(binding, &v->boolval);
+		v->text = pstrdup(v->boolval ? "true" : "false");
+	}
+	*canonical = v->text;
+	v->echo_isnull = true;
+	if (col == NULL)
+		return;
+	v->echo = InputFunctionCall(&col->inflinfo, (char *) binding,
+								col->typioparam, col->typmod);
+	v->echo_isnull = false;
+	if (def->kind == USAGE_KIND_EPOCH_MS)
+		v->num = usage_datum_to_epoch_ms(v->echo, col->typid, col->name);
+	else if (def->kind != USAGE_KIND_BOOLEAN)
+	{
+		Oid			outfunc;
+		bool		isvarlena;
+
+		getTypeOutputInfo(col->typid, &outfunc, &isvarlena);
+		*canonical = OidOutputFunctionCall(outfunc, v->echo);
+	}
+}
+
+/*
+ * Apply a binding to a parameter's value set.  A bound parameter takes the
+ * binding's value in every request; conditions can only narrow that: when
+ * they exclude it, no request is sent.
+ */
+static void
+apply_binding(UsageValueSet *set, const UsageParamDef *def, UsageColumn *col,
+			  const char *binding, bool constrained, bool *empty)
+{
+	UsageValue *bound = palloc(sizeof(UsageValue));
+	char	   *canonical;
+	bool		allowed = !constrained;
+
+	binding_value(bound, def, col, binding, &canonical);
+	for (int i = 0; i < set->nvalues && !allowed; i++)
+		allowed = strcmp(set->values[i].text, canonical) == 0;
+	set->values = bound;
+	set->nvalues = allowed ? 1 : 0;
+	set->sent = true;
+	if (!allowed)
+		*empty = true;
+}
+
+/*
+ * A parameter that neither a condition nor a binding gives a value: the
+ * request does not carry it, and its echo column shows the API's default
+ * (or NULL).
+ */
+static void
+not_sent(UsageValueSet *set, const UsageParamDef *def, UsageColumn *col)
+{
+	set->sent = false;
+	set->nvalues = 1;
+	set->values = palloc0(sizeof(UsageValue));
+	set->values[0].echo_isnull = true;
+	if (col && def->absent_echo)
+	{
+		set->values[0].echo = InputFunctionCall(&col->inflinfo,
+												(char *) def->absent_echo,
+												col->typioparam, col->typmod);
+		set->values[0].echo_isnull = false;
+	}
+}
+
+/*
+ * Finish a date range: check it, and compute what is sent, the half-open
+ * [start_ms, end_ms) on UTC midnights; an open upper end is now.
+ */
+static void
+finish_date_range(const UsageEndpoint *ep, const UsageParamDef *def,
+				  UsageValueSet *set, bool *empty)
+{
+	if (set->has_low && set->has_high && set->low_day > set->high_day)
+		*empty = true;
+	if (!set->has_low && !*empty)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("endpoint \"%s\" needs a lower bound on \"%s\", and the query's bound has no finite value",
+						ep->name, def->key),
+				 errhint("Add a WHERE clause such as: %s.", ep->example_where)));
+	set->sent = true;
+	set->nvalues = 1;
+	if (*empty || !set->has_low)
+		return;
+	set->start_ms = set->low_day * MS_PER_DAY;
+	if (set->has_high)
+		set->end_ms = (set->high_day + 1) * MS_PER_DAY;
+	else
+		set->end_ms = usage_datum_to_epoch_ms(TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+											  TIMESTAMPTZOID, def->key);
+	if (set->start_ms >= set->end_ms)
+		*empty = true;
+}
+
 /*
  * Evaluate the pushed-down conditions of a scan and return one value set
  * per parameter of the endpoint.  *empty is set when the conditions cannot
  * be satisfied (col = NULL, an empty IN list, a contradictory range,
- * tenant_id = 'a' AND tenant_id = 'b'): then no request is to be sent.
+ * tenant_id = 'a' AND tenant_id = 'b', a value outside the table's
+ * binding): then no request is to be sent.
  */
 UsageValueSet *
 usage_evaluate_params(const UsageEndpoint *ep, UsageOptions *opts,
@@ -842,22 +1069,13 @@ usage_evaluate_params(const UsageEndpoint *ep, UsageOptions *opts,
 		UsageValueSet *set = &sets[cond->param];
 		ExprState  *es = (ExprState *) list_nth(expr_states, cond->expr_index);
 		Oid			typid = exprType((Node *) es->expr);
-		UsageColumn *col = NULL;
+		UsageColumn *col = param_column(cols, natts, cond->param);
 		Datum		d;
 		bool		isnull;
 		UsageValue *vals;
-		int			nvals = 0;
+		int			nvals;
 
-		for (int i = 0; i < natts; i++)
-		{
-			if (cols[i].kind != USAGE_COL_DROPPED && cols[i].param == cond->param)
-			{
-				col = &cols[i];
-				break;
-			}
-		}
 		Assert(col != NULL);
-
 		d = ExecEvalExpr(es, econtext, &isnull);
 		if (isnull)
 		{
@@ -865,43 +1083,18 @@ usage_evaluate_params(const UsageEndpoint *ep, UsageOptions *opts,
 			*empty = true;
 			continue;
 		}
-
 		if (def->kind == USAGE_KIND_DATE_RANGE)
 		{
-			if (cond->op == USAGE_OP_ANY)
-				apply_range_any(set, d, cond->exact_day, empty);
-			else
-				apply_range_bound(set, cond->op, d, typid, cond->exact_day, empty);
+			apply_range_cond(set, cond, d, typid, empty);
 			continue;
 		}
 
-		if (cond->op == USAGE_OP_ANY)
-		{
-			Oid			elemtype;
-			Datum	   *elems;
-			bool	   *nulls;
-			int			n = usage_array_elements(d, &elemtype, &elems, &nulls);
-
-			vals = palloc(sizeof(UsageValue) * Max(n, 1));
-			for (int i = 0; i < n; i++)
-			{
-				if (nulls[i])
-					continue;
-				make_value(&vals[nvals++], def, col, elems[i], elemtype);
-			}
-			nvals = dedup_values(vals, nvals);
-		}
-		else
-		{
-			vals = palloc(sizeof(UsageValue));
-			make_value(&vals[0], def, col, d, typid);
-			nvals = 1;
-		}
-
+		vals = cond_values(def, col, cond, d, typid, &nvals);
 		if (!constrained[cond->param])
 		{
 			set->values = vals;
 			set->nvalues = nvals;
+			set->sent = true;
 			constrained[cond->param] = true;
 		}
 		else
@@ -910,90 +1103,19 @@ usage_evaluate_params(const UsageEndpoint *ep, UsageOptions *opts,
 			*empty = true;
 	}
 
-	/* parameters without a condition: option defaults, or not sent */
+	/* bindings, date ranges, and what is not sent */
 	for (int p = 0; p < ep->nparams; p++)
 	{
 		const UsageParamDef *def = &ep->params[p];
-		UsageValueSet *set = &sets[p];
+		UsageColumn *col = param_column(cols, natts, p);
+		const char *binding = usage_param_default(opts, def);
 
 		if (def->kind == USAGE_KIND_DATE_RANGE)
-		{
-			if (set->has_low && set->has_high && set->low_day > set->high_day)
-				*empty = true;
-			if (!set->has_low && !*empty)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_ERROR),
-						 errmsg("endpoint \"%s\" needs a lower bound on \"%s\", and the query's bound has no finite value",
-								ep->name, def->key),
-						 errhint("Add a WHERE clause such as: %s.", ep->example_where)));
-			set->sent = true;
-			set->nvalues = 1;
-			if (!*empty && set->has_low)
-			{
-				/* half-open [start, end) on UTC midnights; open end = now */
-				set->start_ms = set->low_day * MS_PER_DAY;
-				if (set->has_high)
-					set->end_ms = (set->high_day + 1) * MS_PER_DAY;
-				else
-					set->end_ms = usage_datum_to_epoch_ms(TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-													TIMESTAMPTZOID, def->key);
-				if (set->start_ms >= set->end_ms)
-					*empty = true;
-			}
-			continue;
-		}
-		if (constrained[p])
-		{
-			set->sent = true;
-			continue;
-		}
-
-		{
-			const char *dflt = usage_param_default(opts, def);
-			UsageColumn *col = NULL;
-
-			for (int i = 0; i < natts; i++)
-			{
-				if (cols[i].kind != USAGE_COL_DROPPED && cols[i].param == p)
-				{
-					col = &cols[i];
-					break;
-				}
-			}
-			set->nvalues = 1;
-			set->values = palloc0(sizeof(UsageValue));
-			if (dflt == NULL)
-			{
-				/* not sent; the echo column shows the API's default */
-				set->sent = false;
-				if (col && def->absent_echo)
-				{
-					set->values[0].echo = InputFunctionCall(&col->inflinfo,
-															(char *) def->absent_echo,
-															col->typioparam,
-															col->typmod);
-					set->values[0].echo_isnull = false;
-				}
-				else
-					set->values[0].echo_isnull = true;
-				continue;
-			}
-			set->sent = true;
-			set->values[0].text = pstrdup(dflt);
-			if (def->kind == USAGE_KIND_BOOLEAN)
-				(void) parse_bool(dflt, &set->values[0].boolval);
-			if (col)
-			{
-				set->values[0].echo = InputFunctionCall(&col->inflinfo, (char *) dflt,
-														col->typioparam, col->typmod);
-				set->values[0].echo_isnull = false;
-				if (def->kind == USAGE_KIND_EPOCH_MS)
-					set->values[0].num = usage_datum_to_epoch_ms(set->values[0].echo,
-														   col->typid, col->name);
-			}
-			else
-				set->values[0].echo_isnull = true;
-		}
+			finish_date_range(ep, def, &sets[p], empty);
+		else if (binding != NULL)
+			apply_binding(&sets[p], def, col, binding, constrained[p], empty);
+		else if (!constrained[p])
+			not_sent(&sets[p], def, col);
 	}
 
 	return sets;

@@ -68,6 +68,8 @@ typedef struct UsagePlanInfo
 	int			natts;
 	UsagePushdown base;			/* from baserestrictinfo */
 	Selectivity local_sel;		/* of the clauses not pushed down */
+	Bitmapset  *tested;			/* parameters whose echo column a clause
+								 * tests: every request must carry them */
 } UsagePlanInfo;
 
 /* one logical request: a combination of parameter values, and its pages */
@@ -239,7 +241,8 @@ usage_map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution)
  */
 
 static double
-estimate_fanout(const UsageEndpoint *ep, List *conds, List *exprs)
+estimate_fanout(const UsageEndpoint *ep, UsageOptions *opts, List *conds,
+				List *exprs)
 {
 	double		fanout = 1;
 
@@ -248,7 +251,9 @@ estimate_fanout(const UsageEndpoint *ep, List *conds, List *exprs)
 		double		n = -1;
 		ListCell   *lc;
 
-		if (ep->params[p].kind == USAGE_KIND_DATE_RANGE)
+		/* a bound parameter takes one value; a date range is one request */
+		if (ep->params[p].kind == USAGE_KIND_DATE_RANGE ||
+			usage_param_default(opts, &ep->params[p]) != NULL)
 			continue;
 		foreach(lc, conds)
 		{
@@ -306,18 +311,31 @@ pages_per_call(const UsageEndpoint *ep, UsageOptions *opts, double rows)
 	return Max(ceil(rows / opts->page_size), 1);
 }
 
-/* the first required parameter not supplied, or -1 */
+/*
+ * The first parameter that the scan's requests must carry but that neither
+ * a condition nor a binding supplies, or -1.  A request must carry the
+ * parameters the endpoint requires, and those whose echo column a clause
+ * of the query tests: a row can only be known to satisfy such a clause
+ * when its echo column holds the value its request was made with.
+ */
 static int
-missing_required(const UsageEndpoint *ep, UsageOptions *opts, List *conds)
+missing_param(const UsageEndpoint *ep, UsageOptions *opts, List *conds,
+			  Bitmapset *tested)
 {
 	for (int p = 0; p < ep->nparams; p++)
 	{
-		if (ep->params[p].required && !usage_param_supplied(ep, opts, conds, p))
+		if ((ep->params[p].required || bms_is_member(p, tested)) &&
+			!usage_param_supplied(ep, opts, conds, p))
 			return p;
 	}
 	return -1;
 }
 
+/*
+ * The error for a scan whose requests would lack parameter p: a required
+ * one (with a HINT showing a WHERE clause that works), or one whose echo
+ * column the query tests.  Raised at plan time.
+ */
 static void
 report_missing_param(UsagePlanInfo *info, int p)
 {
@@ -344,6 +362,19 @@ report_missing_param(UsagePlanInfo *info, int p)
 				 errhint("Add a column whose json_key is \"%s\", or set the table option %s.",
 						 def->key, def->option) :
 				 errhint("Add a column whose json_key is \"%s\".", def->key)));
+	if (!def->required)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("a query on foreign table %s tests column \"%s\", but its requests would not carry that parameter",
+						info->opts->table_name, colname),
+				 errdetail("Column \"%s\" echoes the request parameter \"%s\" of endpoint \"%s\"; in rows of requests without it, it is %s, so no row could be known to satisfy the condition.",
+						   colname, def->api_name, ep->name,
+						   def->absent_echo ? "the API's default" : "NULL"),
+				 def->option ?
+				 errhint("Filter %s with = or IN (with constants, parameters or a join), or bind it with the table option %s.",
+						 colname, def->option) :
+				 errhint("Filter %s with = or IN (with constants, parameters or a join).",
+						 colname)));
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
 			 errmsg("a query on foreign table %s must %s \"%s\"",
@@ -356,6 +387,68 @@ report_missing_param(UsagePlanInfo *info, int p)
 			 errhint("Add a WHERE clause such as: %s, or set the option %s on the table or server.",
 					 ep->example_where, def->option) :
 			 errhint("Add a WHERE clause such as: %s.", ep->example_where)));
+}
+
+/* callback for generate_implied_equalities_for_column */
+static bool
+ec_member_is_column(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
+					EquivalenceMember *em, void *arg)
+{
+	AttrNumber	attno = *(AttrNumber *) arg;
+	Expr	   *expr = em->em_expr;
+
+	while (expr && IsA(expr, RelabelType))
+		expr = ((RelabelType *) expr)->arg;
+	return expr && IsA(expr, Var) &&
+		((Var *) expr)->varno == rel->relid &&
+		((Var *) expr)->varattno == attno &&
+		((Var *) expr)->varlevelsup == 0;
+}
+
+/* Is the column joined to another relation through an equivalence class? */
+static bool
+column_in_eclass_join(PlannerInfo *root, RelOptInfo *baserel, AttrNumber attno)
+{
+	if (!baserel->has_eclass_joins)
+		return false;
+	return generate_implied_equalities_for_column(root, baserel,
+												  ec_member_is_column, &attno,
+												  baserel->lateral_referencers) != NIL;
+}
+
+/*
+ * The parameters whose echo columns the query's clauses test: referenced by
+ * a restriction or join clause of the relation (a whole-row reference tests
+ * every column), or joined through an equivalence class.
+ */
+static Bitmapset *
+tested_echo_params(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info)
+{
+	Bitmapset  *attrs = NULL;
+	Bitmapset  *tested = NULL;
+	ListCell   *lc;
+	bool		whole_row;
+
+	foreach(lc, baserel->baserestrictinfo)
+		pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause,
+					   baserel->relid, &attrs);
+	foreach(lc, baserel->joininfo)
+		pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause,
+					   baserel->relid, &attrs);
+	whole_row = bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, attrs);
+
+	for (int i = 0; i < info->natts; i++)
+	{
+		AttrNumber	attno = i + 1;
+
+		if (info->cols[i].kind != USAGE_COL_ECHO)
+			continue;
+		if (whole_row ||
+			bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, attrs) ||
+			column_in_eclass_join(root, baserel, attno))
+			tested = bms_add_member(tested, info->cols[i].param);
+	}
+	return tested;
 }
 
 static void
@@ -383,32 +476,17 @@ usageGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntablei
 		if (list_length(info->base.conds) == before)
 			local = lappend(local, rinfo);
 	}
-	info->base.fanout = estimate_fanout(info->opts->endpoint, info->base.conds,
-										info->base.exprs);
+	info->base.fanout = estimate_fanout(info->opts->endpoint, info->opts,
+										info->base.conds, info->base.exprs);
 	info->local_sel = clauselist_selectivity(root, local, baserel->relid,
 											 JOIN_INNER, NULL);
+	info->tested = tested_echo_params(root, baserel, info);
 
 	rows = info->base.fanout * estimate_call_rows(info->opts->endpoint, info->opts,
 												  info->base.conds);
 	baserel->tuples = clamp_row_est(rows);
 	baserel->rows = clamp_row_est(rows * info->local_sel);
 	baserel->fdw_private = info;
-}
-
-/* callback for generate_implied_equalities_for_column */
-static bool
-ec_member_is_column(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
-					EquivalenceMember *em, void *arg)
-{
-	AttrNumber	attno = *(AttrNumber *) arg;
-	Expr	   *expr = em->em_expr;
-
-	while (expr && IsA(expr, RelabelType))
-		expr = ((RelabelType *) expr)->arg;
-	return expr && IsA(expr, Var) &&
-		((Var *) expr)->varno == rel->relid &&
-		((Var *) expr)->varattno == attno &&
-		((Var *) expr)->varlevelsup == 0;
 }
 
 /*
@@ -439,7 +517,8 @@ pushable_join_clause(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info
  */
 static void
 add_scan_path(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info,
-			  double fanout, double call_rows, List *conds, Relids required_outer)
+			  double fanout, double call_rows, bool disabled,
+			  Relids required_outer)
 {
 	const UsageEndpoint *ep = info->opts->endpoint;
 	double		pages = pages_per_call(ep, info->opts, call_rows);
@@ -451,27 +530,33 @@ add_scan_path(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info,
 		fetched * USAGE_ROW_COST;
 
 	add_path(baserel, (Path *)
-			 usage_compat_foreignscan_path(root, baserel, rows, false,
+			 usage_compat_foreignscan_path(root, baserel, rows, disabled,
 										   startup, total, required_outer));
 }
 
+/*
+ * GetForeignPaths: offer the plain scan, and a parameterized scan for each
+ * set of outer relations whose join clauses give request parameters.
+ *
+ * The plain scan is always offered, so that the planner always has a plan;
+ * when its requests would lack a parameter (one the endpoint requires, or
+ * one whose echo column the query tests) it is disabled, and should the
+ * planner still choose it (no join order can supply the parameter),
+ * GetForeignPlan raises the documented error.
+ */
 static void
 usageGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
 	UsagePlanInfo *info = (UsagePlanInfo *) baserel->fdw_private;
 	const UsageEndpoint *ep = info->opts->endpoint;
-	int			missing = missing_required(ep, info->opts, info->base.conds);
+	int			missing = missing_param(ep, info->opts, info->base.conds,
+										info->tested);
 	List	   *ppis = NIL;
 	ListCell   *lc;
-	bool		added = false;
 
-	if (missing < 0)
-	{
-		add_scan_path(root, baserel, info, info->base.fanout,
-					  estimate_call_rows(ep, info->opts, info->base.conds),
-					  info->base.conds, NULL);
-		added = true;
-	}
+	add_scan_path(root, baserel, info, info->base.fanout,
+				  estimate_call_rows(ep, info->opts, info->base.conds),
+				  missing >= 0, NULL);
 
 	/*
 	 * Parameterized paths: a join clause on a parameter column makes one
@@ -530,17 +615,13 @@ usageGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 			usage_classify_clause(root, baserel, ep, info->cols,
 								  lfirst_node(RestrictInfo, lc2),
 								  ppi->ppi_req_outer, &pd);
-		if (missing_required(ep, info->opts, pd.conds) >= 0)
+		if (missing_param(ep, info->opts, pd.conds, info->tested) >= 0)
 			continue;
-		fanout = estimate_fanout(ep, pd.conds, pd.exprs);
+		fanout = estimate_fanout(ep, info->opts, pd.conds, pd.exprs);
 		add_scan_path(root, baserel, info, fanout,
 					  estimate_call_rows(ep, info->opts, pd.conds),
-					  pd.conds, ppi->ppi_req_outer);
-		added = true;
+					  false, ppi->ppi_req_outer);
 	}
-
-	if (!added)
-		report_missing_param(info, missing);
 }
 
 static ForeignScan *
@@ -552,6 +633,7 @@ usageGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	UsagePushdown pd = {0};
 	ListCell   *lc;
 	List	   *fdw_private;
+	int			missing;
 
 	/*
 	 * Every clause stays a local qual: pushdown only narrows what is
@@ -566,6 +648,10 @@ usageGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		usage_classify_clause(root, baserel, info->opts->endpoint, info->cols,
 							  rinfo, PATH_REQ_OUTER(&best_path->path), &pd);
 	}
+	missing = missing_param(info->opts->endpoint, info->opts, pd.conds,
+							info->tested);
+	if (missing >= 0)
+		report_missing_param(info, missing);
 
 	fdw_private = list_make2(makeString(pstrdup(info->opts->endpoint->name)),
 							 usage_conds_to_list(pd.conds));
@@ -637,6 +723,8 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 	st->ep = st->opts->endpoint;
 	st->conds = usage_conds_from_list(lsecond(fsplan->fdw_private));
 	st->natts = st->tupdesc->natts;
+	st->cols = usage_map_columns(rel, st->ep,
+								 (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0);
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -653,7 +741,6 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 	usage_get_user_options(st->opts, GetForeignTable(RelationGetRelid(rel))->serverid,
 						   userid);
 
-	st->cols = usage_map_columns(rel, st->ep, true);
 	st->expr_states = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
 	st->what = psprintf("foreign table %s (endpoint %s)", st->opts->table_name, st->ep->name);
 	st->dvalues = palloc(sizeof(Datum) * Max(st->natts, 1));
@@ -670,33 +757,79 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 }
 
 /*
- * Evaluate the parameters and lay out the requests of this (re)scan.
+ * Can the combination of values hold?  A pair of points in time where one
+ * must not come after the other (startDate after endDate) cannot: the API
+ * would refuse it, and no row could satisfy the query's clauses.
+ */
+static bool
+combination_holds(const UsageEndpoint *ep, const UsageValueSet *sets,
+				  const int *choice)
+{
+	for (int p = 0; p < ep->nparams; p++)
+	{
+		int			q;
+
+		if (ep->params[p].not_after == NULL || !sets[p].sent ||
+			(q = usage_find_param_by_key(ep, ep->params[p].not_after)) < 0 ||
+			!sets[q].sent)
+			continue;
+		if (sets[p].values[choice[p]].num > sets[q].values[choice[q]].num)
+			return false;
+	}
+	return true;
+}
+
+/* The k-th combination of values, the last parameter varying fastest. */
+static void
+combination(const UsageEndpoint *ep, const UsageValueSet *sets, int k,
+			int *choice)
+{
+	for (int p = ep->nparams - 1; p >= 0; p--)
+	{
+		int			nv = Max(sets[p].nvalues, 1);
+
+		choice[p] = k % nv;
+		k /= nv;
+	}
+}
+
+/*
+ * Evaluate the parameters and lay out the requests of this (re)scan: one
+ * call per combination of values that can hold.
  */
 static void
 begin_requests(ForeignScanState *node, UsageScanState *st)
 {
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
+	const UsageEndpoint *ep = st->ep;
 	bool		empty;
 	double		n = 1;
 
-	st->sets = usage_evaluate_params(st->ep, st->opts, st->cols, st->natts,
+	st->sets = usage_evaluate_params(ep, st->opts, st->cols, st->natts,
 									 st->conds, st->expr_states, econtext, &empty);
 	if (empty)
 		n = 0;
-	else
+	for (int p = 0; p < ep->nparams && n > 0; p++)
+		n *= Max(st->sets[p].nvalues, 1);
+	if (n > USAGE_MAX_REQUESTS_PER_SCAN)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the query on foreign table %s would need %.0f requests, more than the limit of %d",
+						st->opts->table_name, n, USAGE_MAX_REQUESTS_PER_SCAN),
+				 errhint("Narrow the IN lists of the WHERE clause.")));
+
+	st->calls = n > 0 ? palloc0(sizeof(UsageCall) * (int) n) : NULL;
+	st->ncalls = 0;
+	for (int k = 0; k < (int) n; k++)
 	{
-		for (int p = 0; p < st->ep->nparams; p++)
-			n *= Max(st->sets[p].nvalues, 1);
-		if (n > USAGE_MAX_REQUESTS_PER_SCAN)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_ERROR),
-					 errmsg("the query on foreign table %s would need %.0f requests, more than the limit of %d",
-							st->opts->table_name, n, USAGE_MAX_REQUESTS_PER_SCAN),
-					 errhint("Narrow the IN lists of the WHERE clause.")));
+		UsageCall  *call = &st->calls[st->ncalls];
+
+		call->choice = palloc0(sizeof(int) * ep->nparams);
+		combination(ep, st->sets, k, call->choice);
+		if (combination_holds(ep, st->sets, call->choice))
+			st->ncalls++;
 	}
-	st->ncalls = (int) n;
-	st->calls = st->ncalls > 0 ? palloc0(sizeof(UsageCall) * st->ncalls) : NULL;
 	st->started = true;
 	MemoryContextSwitchTo(old);
 }
@@ -726,19 +859,7 @@ static void
 start_call(UsageScanState *st, int k)
 {
 	UsageCall  *call = &st->calls[k];
-	const UsageEndpoint *ep = st->ep;
 	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
-	int			rem = k;
-
-	/* call k is the k-th combination, last parameter varying fastest */
-	call->choice = palloc0(sizeof(int) * ep->nparams);
-	for (int p = ep->nparams - 1; p >= 0; p--)
-	{
-		int			nv = Max(st->sets[p].nvalues, 1);
-
-		call->choice[p] = rem % nv;
-		rem /= nv;
-	}
 
 	call->echo = palloc0(sizeof(Datum) * Max(st->natts, 1));
 	call->echo_null = palloc0(sizeof(bool) * Max(st->natts, 1));
@@ -1021,8 +1142,9 @@ usageExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	int			fanout;
 	char	   *request;
 
-	request = usage_describe_request(st->opts->endpoint, st->opts, st->conds,
-									 fsplan->fdw_exprs, &fanout, &body, &legend);
+	request = usage_describe_request(st->opts->endpoint, st->opts, st->cols,
+									 st->natts, st->conds, fsplan->fdw_exprs,
+									 &fanout, &body, &legend);
 	ExplainPropertyText("Request", request, es);
 	if (body)
 		ExplainPropertyText("Request Body", body, es);

@@ -83,6 +83,9 @@ typedef struct UsageParamDef
 								 * value the request used */
 	const char *absent_echo;	/* echo value when not sent, or NULL */
 	double		narrows;		/* planner: rows fraction left when given */
+	const char *not_after;		/* EPOCH_MS: key of the parameter whose value
+								 * this one's must not exceed (start before
+								 * end), or NULL */
 } UsageParamDef;
 
 /* A column of the standard table, for IMPORT FOREIGN SCHEMA. */
@@ -218,8 +221,6 @@ typedef struct UsageCond
 	int			param;			/* index in endpoint->params */
 	UsageCondOp op;
 	int			expr_index;
-	bool		exact_day;		/* DATE_RANGE: value is a date of the same
-								 * type, no widening needed */
 	Oid			coltype;		/* type of the column compared with */
 } UsageCond;
 
@@ -379,6 +380,7 @@ extern char *usage_json_get_string(const char *body, size_t len,
  */
 
 extern char *usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
+									UsageColumn *cols, int natts,
 									List *conds, List *exprs, int *fanout,
 									char **body_out, char **legend_out);
 extern List *usage_import_foreign_schema(ImportForeignSchemaStmt *stmt,
