@@ -194,3 +194,8 @@ DROP FOREIGN TABLE daily_tz;
 DROP VIEW v_flows;
 DROP TABLE p_flows, i_flows CASCADE;
 DROP TABLE t_tenants, t_owner;
+
+-- async_capable: a boolean option of servers and tables
+ALTER SERVER avepoint OPTIONS (ADD async_capable 'maybe');
+ALTER SERVER avepoint OPTIONS (ADD async_capable 'off');
+ALTER SERVER avepoint OPTIONS (DROP async_capable);

@@ -23,10 +23,13 @@
 
 #include <math.h>
 
+#include <unistd.h>
+
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
 #include "compat.h"
+#include "executor/execAsync.h"
 #include "executor/executor.h"
 #include "foreign/fdwapi.h"
 #include "foreign/foreign.h"
@@ -34,6 +37,8 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "storage/fd.h"
+#include "storage/latch.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
@@ -120,6 +125,9 @@ typedef struct UsageScanState
 	char	   *conv_value;
 	const char *parse_url;		/* page being parsed, for errcontext */
 
+	/* asynchronous execution: a pipe whose read end is always readable */
+	int			ready_pipe[2];
+
 	/* totals over all (re)scans, for EXPLAIN ANALYZE */
 	UsageHttpStats stats;
 	int64		pages;
@@ -142,6 +150,12 @@ static void usageReScanForeignScan(ForeignScanState *node);
 static void usageEndForeignScan(ForeignScanState *node);
 static void usageExplainForeignScan(ForeignScanState *node, ExplainState *es);
 static List *usageImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
+#if PG_VERSION_NUM >= 140000
+static bool usageIsForeignPathAsyncCapable(ForeignPath *path);
+static void usageForeignAsyncRequest(AsyncRequest *areq);
+static void usageForeignAsyncConfigureWait(AsyncRequest *areq);
+static void usageForeignAsyncNotify(AsyncRequest *areq);
+#endif
 
 void		_PG_init(void);
 
@@ -165,6 +179,12 @@ usage_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = usageEndForeignScan;
 	routine->ExplainForeignScan = usageExplainForeignScan;
 	routine->ImportForeignSchema = usageImportForeignSchema;
+#if PG_VERSION_NUM >= 140000
+	routine->IsForeignPathAsyncCapable = usageIsForeignPathAsyncCapable;
+	routine->ForeignAsyncRequest = usageForeignAsyncRequest;
+	routine->ForeignAsyncConfigureWait = usageForeignAsyncConfigureWait;
+	routine->ForeignAsyncNotify = usageForeignAsyncNotify;
+#endif
 
 	PG_RETURN_POINTER(routine);
 }
@@ -682,11 +702,28 @@ release_calls(UsageScanState *st)
 	}
 }
 
-/* scan_cxt reset or deleted (end of scan, rescan, or error): stop transfers */
+/* close the asynchronous execution pipe, if any */
+static void
+close_ready_pipe(UsageScanState *st)
+{
+	if (st->ready_pipe[0] < 0)
+		return;
+	close(st->ready_pipe[0]);
+	close(st->ready_pipe[1]);
+	ReleaseExternalFD();
+	ReleaseExternalFD();
+	st->ready_pipe[0] = st->ready_pipe[1] = -1;
+}
+
+/*
+ * scan_cxt reset or deleted (end of scan, rescan, or error): stop transfers
+ * and close the pipe.
+ */
 static void
 scan_cxt_cleanup(void *arg)
 {
 	release_calls((UsageScanState *) arg);
+	close_ready_pipe((UsageScanState *) arg);
 }
 
 static void
@@ -717,6 +754,7 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 	Oid			userid;
 
 	node->fdw_state = st;
+	st->ready_pipe[0] = st->ready_pipe[1] = -1;
 	st->rel = rel;
 	st->tupdesc = RelationGetDescr(rel);
 	st->opts = usage_get_options(RelationGetRelid(rel));
@@ -1193,3 +1231,151 @@ usageImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {
 	return usage_import_foreign_schema(stmt, serverOid);
 }
+
+/* ----------------------------------------------------------------
+ *		Asynchronous execution (PostgreSQL 14 and later)
+ *
+ * Under an Append (foreign partitions, a UNION ALL of foreign tables) the
+ * scans run asynchronously, so that their requests are in flight at the
+ * same time.  The first request for a tuple of each scan only sends its
+ * requests and leaves the answer pending, so the Append starts every
+ * scan's requests before it waits for any.  The backend's one libcurl
+ * multi handle moves every transfer forward whenever any scan waits, and
+ * a retry sleeping in backoff has no socket at all; so a scan does not
+ * hand the Append a socket to wait on: when asked to configure its wait,
+ * it waits (interruptibly, driving all transfers) until its own next page
+ * has arrived, then registers an always-readable pipe so that the Append
+ * notifies it at once.  While the Append still has synchronous children
+ * to run, a scan whose page has not arrived registers nothing and lets
+ * them run.
+ * ----------------------------------------------------------------
+ */
+#if PG_VERSION_NUM >= 140000
+
+/*
+ * IsForeignPathAsyncCapable: whether the scan may run asynchronously (the
+ * async_capable option, on by default).
+ */
+static bool
+usageIsForeignPathAsyncCapable(ForeignPath *path)
+{
+	UsagePlanInfo *info = (UsagePlanInfo *) path->path.parent->fdw_private;
+
+	return info->opts->async_capable;
+}
+
+/* Can the next tuple (or the end of the scan) be had without waiting? */
+static bool
+scan_ready(UsageScanState *st)
+{
+	UsageCall  *call;
+
+	if (st->next_row < st->nrows || st->cur_call >= st->ncalls)
+		return true;
+	call = &st->calls[st->cur_call];
+	return call->xfer == NULL || usage_http_is_done(call->xfer);
+}
+
+/*
+ * Deliver the next tuple, or the end of the scan (an empty slot), through
+ * the ForeignScan node itself, which applies the local quals and the
+ * projection as it does for a synchronous scan.
+ */
+static void
+produce_tuple(AsyncRequest *areq)
+{
+	PlanState  *requestee = areq->requestee;
+
+	ExecAsyncRequestDone(areq, requestee->ExecProcNodeReal(requestee));
+}
+
+/*
+ * ForeignAsyncRequest: the first time, send the scan's requests and leave
+ * the answer pending; afterwards, produce the next tuple.
+ */
+static void
+usageForeignAsyncRequest(AsyncRequest *areq)
+{
+	ForeignScanState *node = (ForeignScanState *) areq->requestee;
+	UsageScanState *st = (UsageScanState *) node->fdw_state;
+
+	if (!st->started)
+	{
+		begin_requests(node, st);
+		fill_window(st);
+		ExecAsyncRequestPending(areq);
+		return;
+	}
+	produce_tuple(areq);
+}
+
+/* The read end of the scan's always-readable pipe, created on first use. */
+static int
+ready_fd(UsageScanState *st)
+{
+	if (st->ready_pipe[0] >= 0)
+		return st->ready_pipe[0];
+	if (!AcquireExternalFD())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not open a pipe for asynchronous execution: too many open files")));
+	if (!AcquireExternalFD())
+	{
+		ReleaseExternalFD();
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("could not open a pipe for asynchronous execution: too many open files")));
+	}
+	if (pipe(st->ready_pipe) != 0 || write(st->ready_pipe[1], "", 1) != 1)
+	{
+		int			save_errno = errno;
+
+		if (st->ready_pipe[0] >= 0)
+			close_ready_pipe(st);
+		else
+		{
+			ReleaseExternalFD();
+			ReleaseExternalFD();
+		}
+		errno = save_errno;
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open a pipe for asynchronous execution: %m")));
+	}
+	return st->ready_pipe[0];
+}
+
+/*
+ * ForeignAsyncConfigureWait: wait until the scan's next page has arrived
+ * (unless the Append has synchronous work left), then have the Append
+ * notify the scan at once.
+ */
+static void
+usageForeignAsyncConfigureWait(AsyncRequest *areq)
+{
+	ForeignScanState *node = (ForeignScanState *) areq->requestee;
+	UsageScanState *st = (UsageScanState *) node->fdw_state;
+	AppendState *requestor = (AppendState *) areq->requestor;
+
+	Assert(IsA(requestor, AppendState));
+	if (!scan_ready(st))
+	{
+		if (!requestor->as_syncdone)
+		{
+			usage_http_poll();
+			return;
+		}
+		usage_http_wait(st->calls[st->cur_call].xfer);
+	}
+	AddWaitEventToSet(requestor->as_eventset, WL_SOCKET_READABLE,
+					  ready_fd(st), NULL, areq);
+}
+
+/* ForeignAsyncNotify: the page has arrived: produce the next tuple. */
+static void
+usageForeignAsyncNotify(AsyncRequest *areq)
+{
+	produce_tuple(areq);
+}
+
+#endif							/* PG_VERSION_NUM >= 140000 */

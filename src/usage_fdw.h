@@ -141,6 +141,8 @@ typedef struct UsageOptions
 	char	   *scope;
 	int			page_size;
 	int			max_concurrency;
+	bool		async_capable;	/* scans may run asynchronously under an
+								 * Append (concurrent partitions) */
 	int			timeout_ms;
 	int			connect_timeout_ms;
 	int			max_retries;
