@@ -1242,12 +1242,13 @@ usageImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
  * scan's requests before it waits for any.  The backend's one libcurl
  * multi handle moves every transfer forward whenever any scan waits, and
  * a retry sleeping in backoff has no socket at all; so a scan does not
- * hand the Append a socket to wait on: when asked to configure its wait,
- * it waits (interruptibly, driving all transfers) until its own next page
- * has arrived, then registers an always-readable pipe so that the Append
- * notifies it at once.  While the Append still has synchronous children
- * to run, a scan whose page has not arrived registers nothing and lets
- * them run.
+ * hand the Append a socket to wait on: it registers an always-readable
+ * pipe, so that the Append notifies it at once, and waits (interruptibly,
+ * driving all transfers) for its page when notified, after the Append has
+ * released its wait event set (an error raised while that set exists would
+ * leak its descriptor before PostgreSQL 17).  While the Append still has
+ * synchronous children to run, a scan whose page has not arrived registers
+ * nothing and lets them run.
  * ----------------------------------------------------------------
  */
 #if PG_VERSION_NUM >= 140000
@@ -1289,26 +1290,6 @@ produce_tuple(AsyncRequest *areq)
 	ExecAsyncRequestDone(areq, requestee->ExecProcNodeReal(requestee));
 }
 
-/*
- * ForeignAsyncRequest: the first time, send the scan's requests and leave
- * the answer pending; afterwards, produce the next tuple.
- */
-static void
-usageForeignAsyncRequest(AsyncRequest *areq)
-{
-	ForeignScanState *node = (ForeignScanState *) areq->requestee;
-	UsageScanState *st = (UsageScanState *) node->fdw_state;
-
-	if (!st->started)
-	{
-		begin_requests(node, st);
-		fill_window(st);
-		ExecAsyncRequestPending(areq);
-		return;
-	}
-	produce_tuple(areq);
-}
-
 /* The read end of the scan's always-readable pipe, created on first use. */
 static int
 ready_fd(UsageScanState *st)
@@ -1346,9 +1327,31 @@ ready_fd(UsageScanState *st)
 }
 
 /*
- * ForeignAsyncConfigureWait: wait until the scan's next page has arrived
- * (unless the Append has synchronous work left), then have the Append
- * notify the scan at once.
+ * ForeignAsyncRequest: the first time, send the scan's requests and leave
+ * the answer pending; afterwards, produce the next tuple.
+ */
+static void
+usageForeignAsyncRequest(AsyncRequest *areq)
+{
+	ForeignScanState *node = (ForeignScanState *) areq->requestee;
+	UsageScanState *st = (UsageScanState *) node->fdw_state;
+
+	if (!st->started)
+	{
+		(void) ready_fd(st);
+		begin_requests(node, st);
+		fill_window(st);
+		ExecAsyncRequestPending(areq);
+		return;
+	}
+	produce_tuple(areq);
+}
+
+/*
+ * ForeignAsyncConfigureWait: have the Append notify the scan at once,
+ * unless its page has not arrived and the Append has synchronous work left.
+ * Never waits and never fails while the Append's wait event set exists
+ * (the pipe is opened when the scan starts its requests).
  */
 static void
 usageForeignAsyncConfigureWait(AsyncRequest *areq)
@@ -1358,20 +1361,16 @@ usageForeignAsyncConfigureWait(AsyncRequest *areq)
 	AppendState *requestor = (AppendState *) areq->requestor;
 
 	Assert(IsA(requestor, AppendState));
-	if (!scan_ready(st))
-	{
-		if (!requestor->as_syncdone)
-		{
-			usage_http_poll();
-			return;
-		}
-		usage_http_wait(st->calls[st->cur_call].xfer);
-	}
+	if (!requestor->as_syncdone && !scan_ready(st))
+		return;
 	AddWaitEventToSet(requestor->as_eventset, WL_SOCKET_READABLE,
-					  ready_fd(st), NULL, areq);
+					  st->ready_pipe[0], NULL, areq);
 }
 
-/* ForeignAsyncNotify: the page has arrived: produce the next tuple. */
+/*
+ * ForeignAsyncNotify: produce the next tuple, waiting for its page if need
+ * be (the Append's wait event set is gone by now).
+ */
 static void
 usageForeignAsyncNotify(AsyncRequest *areq)
 {
