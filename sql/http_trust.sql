@@ -101,6 +101,27 @@ SET client_encoding = 'LATIN1';
 \! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"status": 400, "body": "{\"message\": \"quota of 5 \u20ac exceeded\"}"}}'
 :q;
 RESET client_encoding;
+-- in a LATIN1 database: what LATIN1 cannot hold becomes '?', the rest is
+-- converted (the client here reads UTF-8)
+\set regress_db :DBNAME
+CREATE DATABASE usage_fdw_latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0;
+\c usage_fdw_latin1
+SET client_encoding = 'UTF8';
+\getenv mock_url MOCK_URL
+CREATE EXTENSION usage_fdw;
+CREATE SERVER uipath FOREIGN DATA WRAPPER usage_fdw
+  OPTIONS (provider 'uipath', base_url :'mock_url',
+           organization_id '11111111-1111-1111-1111-111111111111', max_retries '0');
+CREATE USER MAPPING FOR CURRENT_USER SERVER uipath OPTIONS (access_token 'test-token');
+CREATE SCHEMA usage;
+IMPORT FOREIGN SCHEMA uipath LIMIT TO (consumption_by_folder) FROM SERVER uipath INTO usage;
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"status": 400, "body": "{\"message\": \"caf\u00e9 \u20ac exceeded\"}"}}'
+:q;
+-- an escaped character LATIN1 lacks: the message is shown as the raw body
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"status": 400, "body": "{\"message\": \"caf\u00e9 \\u20ac exceeded\"}"}}'
+:q;
+\c :regress_db
+DROP DATABASE usage_fdw_latin1;
 
 -- 4. Response size: exactly 64 MiB is accepted, one byte more is refused
 \! python3 test/mockctl.py reset

@@ -1136,6 +1136,22 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 	const char *rawpath = url_path(x->url);
 	const char *path = usage_api_text(rawpath, strlen(rawpath), 2000);
 	int			tries = x->attempts;
+	char	   *detail = NULL;
+	char	   *curl_text = NULL;
+
+	/*
+	 * Everything an ereport below shows is computed first: api_detail() may
+	 * catch and discard an encoding error (usage_json_get_string), which
+	 * must not happen while an ereport is being built.
+	 */
+	if (x->result != CURLE_OK)
+	{
+		const char *err = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result);
+
+		curl_text = usage_api_text(err, strlen(err), API_TEXT_MAX_BYTES);
+	}
+	else if (!x->too_large)
+		detail = api_detail(x);
 
 	if (x->too_large)
 		ereport(ERROR,
@@ -1146,8 +1162,6 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 
 	if (x->result != CURLE_OK)
 	{
-		const char *err = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result);
-
 		switch (x->result)
 		{
 			case CURLE_COULDNT_CONNECT:
@@ -1165,8 +1179,7 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 									   "%s %s failed after %d attempts: %s",
 									   tries, x->method, path, tries,
 									   curl_easy_strerror(x->result)),
-						 errdetail("libcurl reported: %s.",
-								   usage_api_text(err, strlen(err), API_TEXT_MAX_BYTES)),
+						 errdetail("libcurl reported: %s.", curl_text),
 						 errhint("Check base_url, the network, proxy and timeout_ms / max_retries of the server."),
 						 errcontext("%s", what)));
 				break;
@@ -1179,8 +1192,7 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 						 errmsg("%s %s failed: the server's TLS certificate could not be verified",
 								x->method, path),
-						 errdetail("libcurl reported: %s.",
-								   usage_api_text(err, strlen(err), API_TEXT_MAX_BYTES)),
+						 errdetail("libcurl reported: %s.", curl_text),
 						 errhint("Use the server option ca_file to trust a private certificate authority."),
 						 errcontext("%s", what)));
 				break;
@@ -1189,8 +1201,7 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 						(errcode(ERRCODE_FDW_ERROR),
 						 errmsg("%s %s failed: %s", x->method, path,
 								curl_easy_strerror(x->result)),
-						 errdetail("libcurl reported: %s.",
-								   usage_api_text(err, strlen(err), API_TEXT_MAX_BYTES)),
+						 errdetail("libcurl reported: %s.", curl_text),
 						 errcontext("%s", what)));
 		}
 	}
@@ -1200,27 +1211,30 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("%s %s was refused with HTTP %ld",
 						x->method, path, x->status),
-				 errdetail("%s", api_detail(x)),
+				 errdetail("%s", detail),
 				 errhint("Check the credentials in the user mapping and the permissions of the API application."),
 				 errcontext("%s", what)));
 
 	if (x->retry_after_s >= 0)
+	{
+		char	   *value = usage_api_text(x->retry_after, strlen(x->retry_after), 60);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("%s %s failed with HTTP %ld and \"Retry-After: %s\", a longer wait than the %d s this client accepts",
-						x->method, path, x->status,
-						usage_api_text(x->retry_after, strlen(x->retry_after), 60),
+						x->method, path, x->status, value,
 						Max(x->timeout_ms, RETRY_AFTER_CAP_MS) / 1000),
-				 errdetail("%s", api_detail(x)),
+				 errdetail("%s", detail),
 				 errhint("Retry the query later.  A Retry-After of up to %d s (or timeout_ms, if longer) is waited for.",
 						 RETRY_AFTER_CAP_MS / 1000),
 				 errcontext("%s", what)));
+	}
 
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
 			 errmsg_plural("%s %s failed with HTTP %ld after %d attempt",
 						   "%s %s failed with HTTP %ld after %d attempts",
 						   tries, x->method, path, x->status, tries),
-			 errdetail("%s", api_detail(x)),
+			 errdetail("%s", detail),
 			 errcontext("%s", what)));
 }
