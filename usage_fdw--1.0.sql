@@ -21,27 +21,12 @@ COMMENT ON FOREIGN DATA WRAPPER usage_fdw
   IS 'vendor usage APIs (UiPath consumption, AvePoint Power Platform) as foreign tables';
 
 -- Checks that need two catalog objects at once (a table's endpoint against
--- its server's provider), and the column comments of imported tables.
-CREATE FUNCTION usage_fdw_check_object(classid oid, objid oid, tag text)
-RETURNS void
-AS 'MODULE_PATHNAME'
-LANGUAGE C STRICT;
-
+-- its server's provider), and the column comments of imported tables.  The
+-- function is C and runs only as an event trigger: nothing is SQL-callable.
 CREATE FUNCTION usage_fdw_ddl_command_end()
 RETURNS event_trigger
-LANGUAGE plpgsql
-AS $$
-DECLARE
-  r record;
-BEGIN
-  FOR r IN SELECT classid, objid FROM pg_event_trigger_ddl_commands()
-           WHERE classid IN ('pg_catalog.pg_class'::regclass,
-                             'pg_catalog.pg_foreign_server'::regclass)
-  LOOP
-    PERFORM @extschema@.usage_fdw_check_object(r.classid, r.objid, tg_tag);
-  END LOOP;
-END
-$$;
+AS 'MODULE_PATHNAME'
+LANGUAGE C;
 
 CREATE EVENT TRIGGER usage_fdw_ddl_command_end ON ddl_command_end
   WHEN TAG IN ('CREATE FOREIGN TABLE', 'ALTER FOREIGN TABLE',

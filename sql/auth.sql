@@ -56,6 +56,24 @@ SELECT pg_sleep(1.2);
 :q;
 \! python3 test/mockctl.py tokens
 \! python3 test/mockctl.py reset
+-- a huge expires_in does not overflow into "always expired": one token
+-- serves the following queries (the token endpoint hands out the static
+-- test-token, so only the caching is tested)
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "connect/token"}, "times": -1, "action": {"body_raw": "{\"access_token\": \"test-token\", \"token_type\": \"Bearer\", \"expires_in\": 1e30}"}}'
+\! python3 test/mockctl.py revoke
+:q;
+SELECT pg_sleep(1.1);
+:q;
+:q;
+\! python3 test/mockctl.py tokens
+\! python3 test/mockctl.py reset
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"status": 401}}'
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "connect/token"}, "times": -1, "action": {"body_raw": "{\"access_token\": \"test-token\", \"token_type\": \"Bearer\", \"expires_in\": 9223372036854775807}"}}'
+:q;
+:q;
+:q;
+\! python3 test/mockctl.py tokens
+\! python3 test/mockctl.py reset
 -- the scope option is sent when set
 ALTER SERVER oauth OPTIONS (ADD scope 'usage.read other.scope');
 \! python3 test/mockctl.py revoke

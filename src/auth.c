@@ -14,6 +14,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "lib/stringinfo.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -33,6 +35,10 @@ typedef struct CachedToken
 } CachedToken;
 
 static CachedToken *token_cache = NULL;
+
+/* lifetime assumed without expires_in, and the longest one believed */
+#define DEFAULT_EXPIRES_IN	3600
+#define MAX_EXPIRES_IN		86400
 
 static uint32
 hash_secret(const char *s)
@@ -92,6 +98,29 @@ append_form_field(StringInfo buf, const char *name, const char *value)
 }
 
 /*
+ * The lifetime of a token, in whole seconds, from the text of expires_in: a
+ * JSON number (maybe huge, fractional or in exponent form) or a string
+ * holding one.  Not positive or not a number: DEFAULT_EXPIRES_IN.  Longer
+ * than MAX_EXPIRES_IN: that, so that computing the refresh time never
+ * overflows (and a 401 still brings a new token early).
+ */
+static int64
+clamp_expires_in(const char *text)
+{
+	char	   *end;
+	double		v;
+
+	if (text == NULL)
+		return DEFAULT_EXPIRES_IN;
+	v = strtod(text, &end);
+	if (end == text || *end != '\0' || isnan(v) || v < 1)
+		return DEFAULT_EXPIRES_IN;
+	if (v > MAX_EXPIRES_IN)
+		return MAX_EXPIRES_IN;
+	return (int64) v;
+}
+
+/*
  * The client-credentials grant.  Returns the token (palloc'd in
  * TopMemoryContext) and its lifetime in seconds.
  */
@@ -137,20 +166,34 @@ fetch_token(UsageOptions *opts, UsageHttpStats *stats, int64 *expires_in)
 		{
 			char	   *err;
 			char	   *desc;
+			char	   *detail;
 
 			/* not a refusal: the endpoint could not be reached or failed */
 			if (status == 0 || status >= 500 || status == 429)
 				usage_http_report_failure(xfer, ctx);
 			desc = usage_json_get_string(body, len, "error_description", &found);
+			if (!found)
+				desc = NULL;
 			err = usage_json_get_string(body, len, "error", &found);
+			if (!found)
+				err = NULL;
+			if (err && desc)
+				detail = psprintf("The token endpoint answered \"%s\": %s.",
+								  usage_api_text(err, strlen(err), 100),
+								  usage_api_text(desc, strlen(desc), 400));
+			else if (err)
+				detail = psprintf("The token endpoint answered \"%s\".",
+								  usage_api_text(err, strlen(err), 100));
+			else
+				detail = psprintf("The token endpoint gave no error code; its response body was \"%s\".",
+								  usage_api_text(body, len, 400));
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 					 errmsg("token endpoint refused the client credentials of server \"%s\" with HTTP %ld",
 							opts->server_name, status),
-					 errdetail("%s%s%s",
-							   err ? err : "no error code",
-							   desc ? ": " : "", desc ? desc : ""),
-					 errhint("Check client_id and client_secret in the user mapping, and the server options token_url and scope.")));
+					 errdetail("%s", detail),
+					 errhint("Check client_id and client_secret in the user mapping, and the server options token_url and scope."),
+					 errcontext("%s", ctx)));
 		}
 
 		token = usage_json_get_string(body, len, "access_token", &found);
@@ -158,12 +201,11 @@ fetch_token(UsageOptions *opts, UsageHttpStats *stats, int64 *expires_in)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 					 errmsg("token endpoint of server \"%s\" returned no access_token",
-							opts->server_name)));
+							opts->server_name),
+					 errcontext("%s", ctx)));
 		token = MemoryContextStrdup(TopMemoryContext, token);
 		exp = usage_json_get_string(body, len, "expires_in", &found);
-		*expires_in = found ? strtol(exp, NULL, 10) : 3600;
-		if (*expires_in <= 0)
-			*expires_in = 3600;
+		*expires_in = found ? clamp_expires_in(exp) : DEFAULT_EXPIRES_IN;
 	}
 	PG_CATCH();
 	{

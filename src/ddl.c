@@ -11,6 +11,11 @@
  * trigger checks what the option validator cannot see: that a table's
  * endpoint belongs to its server's provider, also after ALTER SERVER.
  *
+ * The trigger function is written in C and refuses to run other than as an
+ * event trigger, so nothing here is SQL-callable: a role can only reach
+ * these checks (and the comments they write) through DDL it was allowed to
+ * run on objects it owns.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -21,8 +26,12 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_foreign_server.h"
 #include "catalog/pg_foreign_table.h"
+#include "catalog/pg_language.h"
+#include "catalog/pg_proc.h"
 #include "commands/comment.h"
 #include "commands/defrem.h"
+#include "commands/event_trigger.h"
+#include "executor/spi.h"
 #include "foreign/foreign.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
@@ -33,7 +42,7 @@
 
 #include "usage_fdw.h"
 
-PG_FUNCTION_INFO_V1(usage_fdw_check_object);
+PG_FUNCTION_INFO_V1(usage_fdw_ddl_command_end);
 
 static bool
 table_listed(List *tables, const char *name)
@@ -113,17 +122,52 @@ usage_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 	return commands;
 }
 
+/*
+ * Is fdwhandler usage_fdw's handler?
+ *
+ * Names prove nothing (anyone who may create a function can call it
+ * usage_fdw_handler, in any schema), so the function itself is compared: a
+ * C function whose symbol is usage_fdw_handler and that resolves to this
+ * very library's usage_fdw_handler.  The cheap catalog test comes first so
+ * that another FDW's library is not loaded just to be compared.
+ */
+static bool
+is_our_handler(Oid fdwhandler)
+{
+	HeapTuple	tup;
+	Form_pg_proc proc;
+	bool		candidate = false;
+	FmgrInfo	flinfo;
+
+	if (!OidIsValid(fdwhandler))
+		return false;
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fdwhandler));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	proc = (Form_pg_proc) GETSTRUCT(tup);
+	if (proc->prolang == ClanguageId)
+	{
+		bool		isnull;
+		Datum		src = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc, &isnull);
+
+		candidate = !isnull &&
+			strcmp(TextDatumGetCString(src), "usage_fdw_handler") == 0;
+	}
+	ReleaseSysCache(tup);
+	if (!candidate)
+		return false;
+
+	fmgr_info(fdwhandler, &flinfo);
+	return flinfo.fn_addr == usage_fdw_handler;
+}
+
 static bool
 is_usage_fdw_server(Oid serverid)
 {
 	ForeignServer *server = GetForeignServer(serverid);
 	ForeignDataWrapper *fdw = GetForeignDataWrapper(server->fdwid);
-	char	   *handler;
 
-	if (!OidIsValid(fdw->fdwhandler))
-		return false;
-	handler = get_func_name(fdw->fdwhandler);
-	return handler && strcmp(handler, "usage_fdw_handler") == 0;
+	return is_our_handler(fdw->fdwhandler);
 }
 
 /* column comments of an imported standard table */
@@ -142,27 +186,21 @@ comment_imported_table(Oid relid, const UsageEndpoint *ep)
 }
 
 /*
- * usage_fdw_check_object(classid oid, objid oid, tag text), called by the
- * extension's ddl_command_end event trigger for each object a command
- * created or altered.
+ * The checks for one object that a command created or altered.
  */
-Datum
-usage_fdw_check_object(PG_FUNCTION_ARGS)
+static void
+check_object(Oid classid, Oid objid, const char *tag)
 {
-	Oid			classid = PG_GETARG_OID(0);
-	Oid			objid = PG_GETARG_OID(1);
-	char	   *tag = text_to_cstring(PG_GETARG_TEXT_PP(2));
-
 	if (classid == RelationRelationId)
 	{
 		ForeignTable *ft;
 		UsageOptions *opts;
 
 		if (get_rel_relkind(objid) != RELKIND_FOREIGN_TABLE)
-			PG_RETURN_VOID();
+			return;
 		ft = GetForeignTable(objid);
 		if (!is_usage_fdw_server(ft->serverid))
-			PG_RETURN_VOID();
+			return;
 		/* checks the endpoint against the server's provider */
 		opts = usage_get_options(objid);
 		if (strcmp(tag, "IMPORT FOREIGN SCHEMA") == 0)
@@ -175,7 +213,7 @@ usage_fdw_check_object(PG_FUNCTION_ARGS)
 		HeapTuple	tup;
 
 		if (!is_usage_fdw_server(objid))
-			PG_RETURN_VOID();
+			return;
 		/* every table of the server must still fit its provider */
 		ftrel = table_open(ForeignTableRelationId, AccessShareLock);
 		scan = systable_beginscan(ftrel, InvalidOid, false, NULL, 0, NULL);
@@ -189,5 +227,58 @@ usage_fdw_check_object(PG_FUNCTION_ARGS)
 		systable_endscan(scan);
 		table_close(ftrel, AccessShareLock);
 	}
+}
+
+/*
+ * usage_fdw_ddl_command_end
+ *		The extension's ddl_command_end event trigger: check_object() for
+ *		each foreign table and server the command created or altered.
+ *
+ * The objects come from pg_event_trigger_ddl_commands(), read through SPI
+ * and copied out before SPI is left; the checks run outside SPI.
+ */
+Datum
+usage_fdw_ddl_command_end(PG_FUNCTION_ARGS)
+{
+	EventTriggerData *trigdata;
+	const char *tag;
+	Oid		   *classids;
+	Oid		   *objids;
+	uint64		n;
+	int			rc;
+
+	if (!CALLED_AS_EVENT_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_EVENT_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("usage_fdw_ddl_command_end() can only be called as an event trigger")));
+	trigdata = (EventTriggerData *) fcinfo->context;
+	tag = GetCommandTagName(trigdata->tag);
+
+	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	rc = SPI_execute("SELECT classid, objid FROM pg_catalog.pg_event_trigger_ddl_commands()"
+					 " WHERE classid IN ('pg_catalog.pg_class'::pg_catalog.regclass,"
+					 " 'pg_catalog.pg_foreign_server'::pg_catalog.regclass)",
+					 true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	n = SPI_processed;
+	/* in the caller's memory context, so that they outlive SPI_finish */
+	classids = (Oid *) SPI_palloc(sizeof(Oid) * Max(n, 1));
+	objids = (Oid *) SPI_palloc(sizeof(Oid) * Max(n, 1));
+	for (uint64 i = 0; i < n; i++)
+	{
+		HeapTuple	row = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		classids[i] = DatumGetObjectId(SPI_getbinval(row, desc, 1, &isnull));
+		objids[i] = DatumGetObjectId(SPI_getbinval(row, desc, 2, &isnull));
+	}
+	SPI_finish();
+
+	for (uint64 i = 0; i < n; i++)
+		check_object(classids[i], objids[i], tag);
+
 	PG_RETURN_VOID();
 }

@@ -20,10 +20,16 @@
  * ERROR nor a cancel leaks a handle, a socket or a buffer.
  *
  * Retries: connection failures, timeouts, truncated bodies and HTTP 429,
- * 500, 502, 503, 504 are retried up to max_retries times, after
- * Retry-After when the server sends one (seconds or HTTP date; a wait
- * longer than the request timeout fails at once), else after an
- * exponential backoff with jitter.
+ * 500, 502, 503, 504 are retried up to max_retries times.  A retry never
+ * follows at once: it waits an exponential backoff with jitter (about
+ * 0.1-0.2 s at first, doubling, capped), or longer when the server asks so
+ * with a usable Retry-After (seconds or HTTP date).  An unparsable
+ * Retry-After is ignored (the backoff applies); one asking for more than
+ * RETRY_AFTER_CAP_MS (or timeout_ms, if longer) fails at once.
+ *
+ * Text that comes from an API (error bodies, messages, header values) goes
+ * through usage_api_text() before it reaches an error message, so that it
+ * is valid in the database encoding whatever the server sent.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,6 +38,8 @@
 #include <curl/curl.h>
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "common/pg_prng.h"
 #include "lib/ilist.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
@@ -51,6 +59,10 @@
 #define BACKOFF_MAX_MS 10000
 /* longest Retry-After honoured: this, or timeout_ms if that is longer */
 #define RETRY_AFTER_CAP_MS 60000
+/* longest Retry-After value kept (a longer one is not a usable value) */
+#define RETRY_AFTER_MAX_LEN 128
+/* how much of an API's error text goes into a message */
+#define API_TEXT_MAX_BYTES 500
 
 struct UsageTransfer
 {
@@ -77,7 +89,10 @@ struct UsageTransfer
 	size_t		cap;
 	bool		too_large;
 	char	   *content_type;	/* malloc'd */
-	char	   *give_up_reason; /* malloc'd; set when retries stop early */
+	char	   *retry_after;	/* malloc'd value of the Retry-After header of
+								 * the last response, or NULL */
+	int64		retry_after_s;	/* >= 0: retries stopped, the server asked
+								 * for this long a wait */
 
 	UsageHttpStats *stats;		/* owner's counters, or NULL */
 };
@@ -111,13 +126,18 @@ static void release_all_transfers(void);
  * ----------------------------------------------------------------
  */
 
+/*
+ * Append received body bytes to the transfer's buffer.  A body of exactly
+ * USAGE_MAX_RESPONSE_BYTES is accepted; one byte more is refused.  The
+ * buffer keeps a terminating NUL after the body.
+ */
 static size_t
 write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	UsageTransfer *x = (UsageTransfer *) userdata;
 	size_t		n = size * nmemb;
 
-	if (x->len + n + 1 > USAGE_MAX_RESPONSE_BYTES)
+	if (x->len + n > USAGE_MAX_RESPONSE_BYTES)
 	{
 		x->too_large = true;
 		return 0;				/* makes libcurl abort with CURLE_WRITE_ERROR */
@@ -128,6 +148,7 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 		char	   *nb;
 
 		newcap = Max(newcap, 16384);
+		newcap = Min(newcap, (size_t) USAGE_MAX_RESPONSE_BYTES + 1);
 		nb = realloc(x->buf, newcap);
 		if (nb == NULL)
 			return 0;
@@ -137,6 +158,47 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	memcpy(x->buf + x->len, ptr, n);
 	x->len += n;
 	x->buf[x->len] = '\0';
+	return n;
+}
+
+/*
+ * Keep the Retry-After header of the last response (a 1xx interim response
+ * or a proxy's answer to CONNECT does not count: a status line starts
+ * afresh).  Only malloc here; a value too long to be usable is dropped.
+ */
+static size_t
+header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
+{
+	UsageTransfer *x = (UsageTransfer *) userdata;
+	size_t		n = size * nitems;
+
+	if (n >= 5 && strncmp(buffer, "HTTP/", 5) == 0)
+	{
+		free(x->retry_after);
+		x->retry_after = NULL;
+	}
+	else if (n > 12 && pg_strncasecmp(buffer, "Retry-After:", 12) == 0)
+	{
+		const char *v = buffer + 12;
+		size_t		vl = n - 12;
+
+		while (vl > 0 && (*v == ' ' || *v == '\t'))
+			v++, vl--;
+		while (vl > 0 && (v[vl - 1] == ' ' || v[vl - 1] == '\t' ||
+						  v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+			vl--;
+		free(x->retry_after);
+		x->retry_after = NULL;
+		if (vl <= RETRY_AFTER_MAX_LEN)
+		{
+			x->retry_after = malloc(vl + 1);
+			if (x->retry_after)
+			{
+				memcpy(x->retry_after, v, vl);
+				x->retry_after[vl] = '\0';
+			}
+		}
+	}
 	return n;
 }
 
@@ -267,7 +329,7 @@ free_transfer(UsageTransfer *x)
 	curl_slist_free_all(x->headers);
 	free(x->buf);
 	free(x->content_type);
-	free(x->give_up_reason);
+	free(x->retry_after);
 	free(x->method);
 	free(x->url);
 	dlist_delete(&x->node);
@@ -366,6 +428,9 @@ start_attempt(UsageTransfer *x)
 	x->errbuf[0] = '\0';
 	free(x->content_type);
 	x->content_type = NULL;
+	free(x->retry_after);
+	x->retry_after = NULL;
+	x->retry_after_s = -1;
 
 	mc = curl_multi_add_handle(multi, x->easy);
 	if (mc != CURLM_OK)
@@ -417,6 +482,8 @@ usage_http_start(const UsageHttpRequest *req, UsageHttpStats *stats)
 	SETOPT(CURLOPT_URL, req->url);
 	SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
 	SETOPT(CURLOPT_WRITEDATA, x);
+	SETOPT(CURLOPT_HEADERFUNCTION, header_cb);
+	SETOPT(CURLOPT_HEADERDATA, x);
 	SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
 	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
@@ -521,11 +588,64 @@ retryable_status(long status)
 		status == 503 || status == 504;
 }
 
+/*
+ * The wait a Retry-After value asks for, in seconds (RFC 9110 10.2.3: a
+ * number of seconds or an HTTP date; a date in the past means no wait).
+ * Returns -1 when the value is neither, i.e. unusable.  A number too large
+ * to represent is returned as PG_INT64_MAX.
+ */
+static int64
+parse_retry_after(const char *v)
+{
+	const char *p;
+	int64		secs = 0;
+	time_t		when;
+
+	if (v[0] == '\0')
+		return -1;
+	for (p = v; *p >= '0' && *p <= '9'; p++)
+	{
+		if (secs > (PG_INT64_MAX - 9) / 10)
+			return PG_INT64_MAX;
+		secs = secs * 10 + (*p - '0');
+	}
+	if (*p == '\0')
+		return secs;
+	if (p != v)
+		return -1;				/* digits followed by something else */
+	when = curl_getdate(v, NULL);
+	if (when == (time_t) -1)
+		return -1;
+	secs = (int64) when - (int64) time(NULL);
+	return Max(secs, 0);
+}
+
+/*
+ * The backoff before retry number "retry" (1, 2, ...): a random wait
+ * between half and all of a step that starts at BACKOFF_BASE_MS and doubles
+ * up to BACKOFF_MAX_MS, so the first retry waits 100-200 ms.
+ */
+static long
+backoff_ms(int retry)
+{
+	long		step = BACKOFF_BASE_MS;
+
+	for (int i = 1; i < retry && step < BACKOFF_MAX_MS; i++)
+		step *= 2;
+	step = Min(step, BACKOFF_MAX_MS);
+	return step / 2 + (long) pg_prng_uint64_range(&pg_global_prng_state, 0, step / 2);
+}
+
+/*
+ * An attempt ended: record its outcome, and schedule a retry when it failed
+ * in a retryable way and retries are left.  Not called from inside a
+ * libcurl callback.
+ */
 static void
 finish_attempt(UsageTransfer *x, CURLcode rc)
 {
 	char	   *ct = NULL;
-	long		delay_ms = -1;
+	long		delay_ms;
 
 	x->result = rc;
 	if (rc == CURLE_FILESIZE_EXCEEDED)
@@ -546,37 +666,30 @@ finish_attempt(UsageTransfer *x, CURLcode rc)
 	if (x->attempts > x->max_retries)
 		return;
 
-#if LIBCURL_VERSION_NUM >= 0x074200
-	if (rc == CURLE_OK)
-	{
-		curl_off_t	ra = -1;
+	/* never at once: at least the backoff */
+	delay_ms = backoff_ms(x->attempts);
 
-		/* both forms of Retry-After (seconds, HTTP date), parsed by libcurl */
-		if (curl_easy_getinfo(x->easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra >= 0)
+	/*
+	 * Retry-After, when usable, may ask for longer (libcurl's
+	 * CURLINFO_RETRY_AFTER cannot tell an absent header from "0", so the
+	 * header is read here).
+	 */
+	if (rc == CURLE_OK && x->retry_after != NULL)
+	{
+		int64		ra = parse_retry_after(x->retry_after);
+		int			cap_ms = Max(x->timeout_ms, RETRY_AFTER_CAP_MS);
+
+		if (ra < 0)
+			elog(DEBUG1, "usage_fdw: ignoring an unusable Retry-After header of %s %s",
+				 x->method, x->url);
+		else if (ra > cap_ms / 1000)
 		{
-			if (ra * 1000 > Max(x->timeout_ms, RETRY_AFTER_CAP_MS))
-			{
-				char		msg[256];
-
-				snprintf(msg, sizeof(msg),
-						 "the server asked to retry after %ld s, longer than the %d s this client waits",
-						 (long) ra, Max(x->timeout_ms, RETRY_AFTER_CAP_MS) / 1000);
-				x->give_up_reason = strdup(msg);
-				return;
-			}
-			delay_ms = (long) ra * 1000;
+			/* waiting that long would look like a hang: fail now */
+			x->retry_after_s = ra;
+			return;
 		}
-	}
-#endif
-	if (delay_ms < 0)
-	{
-		/* exponential backoff with jitter: between 1/2 and 1 of the step */
-		long		step = BACKOFF_BASE_MS;
-
-		for (int i = 1; i < x->attempts && step < BACKOFF_MAX_MS; i++)
-			step *= 2;
-		step = Min(step, BACKOFF_MAX_MS);
-		delay_ms = step / 2 + (long) (random() % (step / 2 + 1));
+		else
+			delay_ms = Max(delay_ms, (long) ra * 1000);
 	}
 
 	elog(DEBUG1, "usage_fdw: retrying %s %s in %ld ms (attempt %d: %s)",
@@ -862,20 +975,140 @@ url_path(const char *url)
 }
 
 /*
- * The API's own message from an error body: "message", "error.message",
- * "error_description" or "error"; else the start of the body.  At most ~500
- * bytes, made printable.
+ * Pass UTF-8 text through the conversion to encoding "target", a stretch at
+ * a time: where the conversion stops at a character that target cannot
+ * hold, that character becomes '?'.  With convert, the result is in target;
+ * without, it stays UTF-8 (only the characters that cannot be converted are
+ * replaced).  Without a conversion (no catalog access, or none defined)
+ * only ASCII is kept.
  */
 static char *
-api_message(UsageTransfer *x)
+utf8_keep_convertible(const char *utf8, int len, int target, bool convert)
+{
+	StringInfoData out;
+	const unsigned char *src = (const unsigned char *) utf8;
+	int			pos = 0;
+	Oid			proc = InvalidOid;
+	unsigned char *dest = NULL;
+	int			destlen = len * MAX_CONVERSION_GROWTH + 1;
+
+	if (IsTransactionState())
+		proc = FindDefaultConversionProc(PG_UTF8, target);
+	if (OidIsValid(proc))
+		dest = palloc(destlen);
+
+	initStringInfo(&out);
+	while (pos < len)
+	{
+		int			done = 0;
+
+		if (OidIsValid(proc))
+		{
+			done = pg_do_encoding_conversion_buf(proc, PG_UTF8, target,
+												 (unsigned char *) src + pos,
+												 len - pos, dest, destlen, true);
+			if (convert)
+				appendStringInfoString(&out, (char *) dest);
+			else
+				appendBinaryStringInfo(&out, (const char *) src + pos, done);
+		}
+		else
+		{
+			while (pos + done < len && src[pos + done] < 0x80)
+				done++;
+			appendBinaryStringInfo(&out, (const char *) src + pos, done);
+		}
+		pos += done;
+		if (pos < len)
+		{
+			/* a character that target cannot hold */
+			appendStringInfoChar(&out, '?');
+			pos += pg_utf_mblen(src + pos);
+		}
+	}
+	if (dest)
+		pfree(dest);
+	return out.data;
+}
+
+/*
+ * usage_api_text
+ *		Text that came from an API (an error body, a message, a header
+ *		value), made fit for an error message.
+ *
+ * The bytes are taken as UTF-8, JSON's encoding.  The result is valid in the
+ * database encoding: an invalid UTF-8 sequence becomes '?', and so does a
+ * character that the database encoding cannot represent (ASCII always can).
+ * A character that the client's encoding cannot represent becomes '?' as
+ * well, so that sending the message to the client cannot fail and replace
+ * it with an encoding error.  Control characters become spaces.  At most
+ * max_bytes of the input are used, cut on a character boundary, and "..."
+ * marks a cut.  Never fails on bad input; the result is palloc'd.
+ */
+char *
+usage_api_text(const char *s, size_t len, size_t max_bytes)
 {
 	StringInfoData buf;
+	size_t		i = 0;
+	int			dbenc = GetDatabaseEncoding();
+	int			clientenc = pg_get_client_encoding();
+	char	   *text;
+
+	if (s == NULL)
+		return pstrdup("");
+
+	/* valid UTF-8, without control characters */
+	initStringInfo(&buf);
+	while (i < len && i < max_bytes)
+	{
+		unsigned char c = (unsigned char) s[i];
+		int			l;
+
+		if (c < 0x80)
+		{
+			appendStringInfoChar(&buf, (c < 0x20 || c == 0x7f) ? ' ' : (char) c);
+			i++;
+			continue;
+		}
+		l = pg_utf_mblen((const unsigned char *) s + i);
+		if (i + l <= len && pg_utf8_islegal((const unsigned char *) s + i, l))
+		{
+			if (i + l > max_bytes)
+				break;			/* a whole character that does not fit */
+			appendBinaryStringInfo(&buf, s + i, l);
+			i += l;
+		}
+		else
+		{
+			appendStringInfoChar(&buf, '?');
+			i++;
+		}
+	}
+	if (i < len)
+		appendStringInfoString(&buf, "...");
+	text = buf.data;
+
+	/* what the client cannot show, then what the database cannot hold */
+	if (clientenc != PG_UTF8 && clientenc != PG_SQL_ASCII && clientenc != dbenc)
+		text = utf8_keep_convertible(text, strlen(text), clientenc, false);
+	if (dbenc != PG_UTF8 && dbenc != PG_SQL_ASCII)
+		text = utf8_keep_convertible(text, strlen(text), dbenc, true);
+	return text;
+}
+
+/*
+ * The API's own message from an error body, as a sentence for errdetail:
+ * the value of "message", "error.message", "error_description" or "error"
+ * when the body is JSON that has one, else the start of the body.
+ */
+static char *
+api_detail(UsageTransfer *x)
+{
 	char	   *msg = NULL;
 	bool		found = false;
-	size_t		n;
 
 	if (x->len == 0)
-		return pstrdup("(empty body)");
+		return pstrdup("The response body was empty.");
 
 	/* usage_json_get_string reports malformed JSON as "not found" */
 	msg = usage_json_get_string(x->buf, x->len, "message", &found);
@@ -886,22 +1119,11 @@ api_message(UsageTransfer *x)
 	if (!found)
 		msg = usage_json_get_string(x->buf, x->len, "error", &found);
 
-	initStringInfo(&buf);
-	if (!found || msg == NULL)
-		msg = x->buf;
-	n = Min(strlen(msg), 500);
-	for (size_t i = 0; i < n; i++)
-	{
-		unsigned char c = (unsigned char) msg[i];
-
-		appendStringInfoChar(&buf, (c < 0x20 || c == 0x7f) ? ' ' : (char) c);
-	}
-	if (strlen(msg) > 500)
-		appendStringInfoString(&buf, "...");
-	/* a cut multibyte character must not make the message invalid */
-	buf.len = pg_mbcliplen(buf.data, buf.len, buf.len);
-	buf.data[buf.len] = '\0';
-	return buf.data;
+	if (found && msg != NULL)
+		return psprintf("The API's message was \"%s\".",
+						usage_api_text(msg, strlen(msg), API_TEXT_MAX_BYTES));
+	return psprintf("The response body was \"%s\".",
+					usage_api_text(x->buf, x->len, API_TEXT_MAX_BYTES));
 }
 
 /*
@@ -911,20 +1133,35 @@ api_message(UsageTransfer *x)
 void
 usage_http_report_failure(UsageTransfer *x, const char *what)
 {
-	const char *path = url_path(x->url);
+	const char *rawpath = url_path(x->url);
+	const char *path = usage_api_text(rawpath, strlen(rawpath), 2000);
 	int			tries = x->attempts;
+	char	   *detail = NULL;
+	char	   *curl_text = NULL;
+
+	/*
+	 * Everything an ereport below shows is computed first: api_detail() may
+	 * catch and discard an encoding error (usage_json_get_string), which
+	 * must not happen while an ereport is being built.
+	 */
+	if (x->result != CURLE_OK)
+	{
+		const char *err = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result);
+
+		curl_text = usage_api_text(err, strlen(err), API_TEXT_MAX_BYTES);
+	}
+	else if (!x->too_large)
+		detail = api_detail(x);
 
 	if (x->too_large)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("response to %s %s is larger than %d MB",
+				 errmsg("response to %s %s is larger than the limit of %d MiB",
 						x->method, path, USAGE_MAX_RESPONSE_BYTES / (1024 * 1024)),
 				 errcontext("%s", what)));
 
 	if (x->result != CURLE_OK)
 	{
-		const char *err = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result);
-
 		switch (x->result)
 		{
 			case CURLE_COULDNT_CONNECT:
@@ -938,10 +1175,11 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 			case CURLE_SSL_CONNECT_ERROR:
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-						 errmsg("%s %s failed after %d attempt%s: %s",
-								x->method, path, tries, tries == 1 ? "" : "s",
-								curl_easy_strerror(x->result)),
-						 errdetail("%s", err),
+						 errmsg_plural("%s %s failed after %d attempt: %s",
+									   "%s %s failed after %d attempts: %s",
+									   tries, x->method, path, tries,
+									   curl_easy_strerror(x->result)),
+						 errdetail("libcurl reported: %s.", curl_text),
 						 errhint("Check base_url, the network, proxy and timeout_ms / max_retries of the server."),
 						 errcontext("%s", what)));
 				break;
@@ -954,7 +1192,7 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 						 errmsg("%s %s failed: the server's TLS certificate could not be verified",
 								x->method, path),
-						 errdetail("%s", err),
+						 errdetail("libcurl reported: %s.", curl_text),
 						 errhint("Use the server option ca_file to trust a private certificate authority."),
 						 errcontext("%s", what)));
 				break;
@@ -963,7 +1201,7 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 						(errcode(ERRCODE_FDW_ERROR),
 						 errmsg("%s %s failed: %s", x->method, path,
 								curl_easy_strerror(x->result)),
-						 errdetail("%s", err),
+						 errdetail("libcurl reported: %s.", curl_text),
 						 errcontext("%s", what)));
 		}
 	}
@@ -973,22 +1211,30 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("%s %s was refused with HTTP %ld",
 						x->method, path, x->status),
-				 errdetail("%s", api_message(x)),
+				 errdetail("%s", detail),
 				 errhint("Check the credentials in the user mapping and the permissions of the API application."),
 				 errcontext("%s", what)));
 
-	if (x->give_up_reason)
+	if (x->retry_after_s >= 0)
+	{
+		char	   *value = usage_api_text(x->retry_after, strlen(x->retry_after), 60);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("%s %s failed with HTTP %ld: %s",
-						x->method, path, x->status, x->give_up_reason),
-				 errdetail("%s", api_message(x)),
+				 errmsg("%s %s failed with HTTP %ld and \"Retry-After: %s\", a longer wait than the %d s this client accepts",
+						x->method, path, x->status, value,
+						Max(x->timeout_ms, RETRY_AFTER_CAP_MS) / 1000),
+				 errdetail("%s", detail),
+				 errhint("Retry the query later.  A Retry-After of up to %d s (or timeout_ms, if longer) is waited for.",
+						 RETRY_AFTER_CAP_MS / 1000),
 				 errcontext("%s", what)));
+	}
 
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
-			 errmsg("%s %s failed with HTTP %ld after %d attempt%s",
-					x->method, path, x->status, tries, tries == 1 ? "" : "s"),
-			 errdetail("%s", api_message(x)),
+			 errmsg_plural("%s %s failed with HTTP %ld after %d attempt",
+						   "%s %s failed with HTTP %ld after %d attempts",
+						   tries, x->method, path, x->status, tries),
+			 errdetail("%s", detail),
 			 errcontext("%s", what)));
 }

@@ -70,12 +70,27 @@ shape_error(ItemParseState *st, const char *what)
 					   st->items_key)));
 }
 
+/*
+ * A nextLink that is neither a string nor null: paging cannot go on, and
+ * ending it silently would return part of the rows.
+ */
+static void
+next_link_error(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("unexpected response shape: \"nextLink\" is %s, not a string", what),
+			 errdetail("A nextLink must be an absolute URL, or empty, null or absent on the last page.")));
+}
+
 static JSON_ACTION
 item_object_start(void *state)
 {
 	ItemParseState *st = (ItemParseState *) state;
 	int			level = st->lex->lex_level;
 
+	if (level == 1 && st->top_field == TOP_NEXTLINK)
+		next_link_error("an object");
 	if (level == 1 && st->top_field == TOP_ITEMS)
 		shape_error(st, psprintf("\"%s\" is an object, not an array", st->items_key));
 	if (level == 2 && st->top_field == TOP_ITEMS)
@@ -136,6 +151,8 @@ item_array_start(void *state)
 
 	if (level == 0)
 		shape_error(st, "the body is a JSON array, not an object");
+	if (level == 1 && st->top_field == TOP_NEXTLINK)
+		next_link_error("an array");
 	if (level == 1 && st->top_field == TOP_ITEMS)
 		st->saw_items = true;
 	else if (level == 2 && st->top_field == TOP_ITEMS)
@@ -217,8 +234,10 @@ item_scalar(void *state, char *token, JsonTokenType tokentype)
 					st->result->next_link = token;
 					token = NULL;
 				}
-				else if (tokentype != JSON_TOKEN_STRING && tokentype != JSON_TOKEN_NULL)
-					shape_error(st, "\"nextLink\" is not a string");
+				else if (tokentype == JSON_TOKEN_NUMBER)
+					next_link_error("a number");
+				else if (tokentype == JSON_TOKEN_TRUE || tokentype == JSON_TOKEN_FALSE)
+					next_link_error("a boolean");
 				break;
 			case TOP_TOTAL:
 				if (tokentype == JSON_TOKEN_NUMBER)
@@ -411,6 +430,8 @@ usage_json_get_string(const char *body, size_t len, const char *key, bool *found
 	GetStringState st;
 	JsonSemAction sem;
 	const char *dot = strchr(key, '.');
+	MemoryContext oldcxt = CurrentMemoryContext;
+	volatile JsonParseErrorType rc = JSON_SUCCESS;
 
 	*found = false;
 	if (len == 0 || pg_encoding_verifymbstr(PG_UTF8, body, (int) len) != (int) len)
@@ -431,7 +452,32 @@ usage_json_get_string(const char *body, size_t len, const char *key, bool *found
 	sem.object_field_start = gs_field_start;
 	sem.scalar = gs_scalar;
 
-	if (pg_parse_json(st.lex, &sem) != JSON_SUCCESS)
+	/*
+	 * In a database whose encoding is not UTF-8 the lexer converts \u
+	 * escapes to it and raises an error for a character it cannot hold.
+	 * Such a value is as good as absent: the caller falls back to the raw
+	 * body (see usage_api_text), and the API's real error is not replaced by
+	 * a conversion error.  Any other error is passed on.
+	 */
+	PG_TRY();
+	{
+		rc = pg_parse_json(st.lex, &sem);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (edata->sqlerrcode != ERRCODE_UNTRANSLATABLE_CHARACTER &&
+			edata->sqlerrcode != ERRCODE_CHARACTER_NOT_IN_REPERTOIRE)
+			PG_RE_THROW();
+		FlushErrorState();
+		FreeErrorData(edata);
+		return NULL;
+	}
+	PG_END_TRY();
+	if (rc != JSON_SUCCESS)
 		return NULL;
 	*found = st.found;
 	return st.value;

@@ -28,6 +28,8 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "common/int.h"
 #include "compat.h"
 #include "executor/execAsync.h"
 #include "executor/executor.h"
@@ -89,7 +91,17 @@ typedef struct UsageCall
 	uint64		xfer_gen;
 	bool		auth_retried;
 	bool		total_counted;	/* its totalCount was added to the scan's */
+	int64		npages;			/* pages parsed */
+	HTAB	   *followed;		/* URLs of its pages read so far (FollowedPage),
+								 * from the second page on */
 } UsageCall;
+
+/* an entry of UsageCall.followed */
+typedef struct FollowedPage
+{
+	char	   *url;			/* key: the string, not the pointer */
+	int64		page;			/* 1 = the first page */
+} FollowedPage;
 
 typedef struct UsageScanState
 {
@@ -1007,25 +1019,180 @@ add_row(void *arg, char **values)
 	st->rows[st->nrows++] = heap_form_tuple(st->tupdesc, st->dvalues, st->dnulls);
 }
 
+/*
+ * check_content_type
+ *		Refuse a response whose Content-Type is not JSON.
+ *
+ * Accepted: none at all, application/json or application/<x>+json, the
+ * media type in any letter case (RFC 9110 8.3.1).  Parameters are ignored
+ * except charset, which must be utf-8 (any case, quoted or not) when given:
+ * JSON is UTF-8.  Called with the response's error context in place.
+ */
 static void
 check_content_type(UsageScanState *st, UsageTransfer *xfer)
 {
 	const char *ct = usage_http_content_type(xfer);
+	const char *semi;
+	const char *p;
+	size_t		mlen;
 	size_t		len;
 	const char *body;
+	char	   *media;
 
-	if (ct == NULL || strstr(ct, "json") != NULL || strstr(ct, "JSON") != NULL)
+	if (ct == NULL)
 		return;
-	body = usage_http_body(xfer, &len);
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_ERROR),
-			 errmsg("API response has content type \"%s\", expected application/json", ct),
-			 errdetail("The body starts with: %s",
-					   pnstrdup(body, pg_mbcliplen(body, Min(len, 200), 200)))));
+	semi = strchr(ct, ';');
+	mlen = semi ? (size_t) (semi - ct) : strlen(ct);
+	while (mlen > 0 && (ct[mlen - 1] == ' ' || ct[mlen - 1] == '\t'))
+		mlen--;
+	while (mlen > 0 && (*ct == ' ' || *ct == '\t'))
+		ct++, mlen--;
+	media = pnstrdup(ct, mlen);
+
+	if (!(pg_strcasecmp(media, "application/json") == 0 ||
+		  (mlen > strlen("application/+json") &&
+		   pg_strncasecmp(media, "application/", 12) == 0 &&
+		   strchr(media + 12, '/') == NULL &&
+		   pg_strcasecmp(media + mlen - 5, "+json") == 0)))
+	{
+		const char *full = usage_http_content_type(xfer);
+
+		body = usage_http_body(xfer, &len);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("API response has content type \"%s\", expected application/json",
+						usage_api_text(full, strlen(full), 200)),
+				 errdetail("The response body starts with \"%s\".",
+						   usage_api_text(body, len, 200))));
+	}
+
+	/* parameters: only charset matters */
+	for (p = semi; p != NULL; p = strchr(p + 1, ';'))
+	{
+		const char *name = p + 1;
+		const char *value;
+		const char *vend;
+
+		while (*name == ' ' || *name == '\t')
+			name++;
+		if (pg_strncasecmp(name, "charset", 7) != 0)
+			continue;
+		value = name + 7;
+		while (*value == ' ' || *value == '\t')
+			value++;
+		if (*value != '=')
+			continue;
+		value++;
+		while (*value == ' ' || *value == '\t')
+			value++;
+		vend = strchr(value, ';');
+		if (vend == NULL)
+			vend = value + strlen(value);
+		while (vend > value && (vend[-1] == ' ' || vend[-1] == '\t'))
+			vend--;
+		if (vend - value >= 2 && *value == '"' && vend[-1] == '"')
+			value++, vend--;
+		if (vend - value == 5 && pg_strncasecmp(value, "utf-8", 5) == 0)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("API response has charset \"%s\", expected utf-8",
+						usage_api_text(value, vend - value, 100)),
+				 errdetail("JSON responses must be encoded in UTF-8; the Content-Type was \"%s\".",
+						   usage_api_text(usage_http_content_type(xfer),
+										  strlen(usage_http_content_type(xfer)), 200))));
+	}
+}
+
+/* dynahash support for UsageCall.followed: keys are C strings */
+static uint32
+followed_hash(const void *key, Size keysize)
+{
+	const char *url = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) url, strlen(url));
+}
+
+static int
+followed_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
 }
 
 /*
- * Parse the next page into st->rows.  Returns false at the end of the scan.
+ * Check a call's nextLink before it is followed: same origin as base_url,
+ * not a page already read in this call (a loop, however long), and within
+ * max_pages.  The URLs read are kept in a hash table per call, so a call of
+ * n pages costs O(n), not O(n^2).
+ */
+static void
+check_next_link(UsageScanState *st, UsageCall *call, const char *next_link)
+{
+	FollowedPage *entry;
+	bool		found;
+	char	   *key;
+
+	if (!usage_same_origin(next_link, st->opts->base_url))
+	{
+		char	   *origin = usage_url_origin(next_link);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("refusing to follow a nextLink to another origin"),
+				 errdetail("The API answered with a nextLink to %s, but base_url is %s; the bearer token is only sent to base_url.",
+						   origin ? usage_api_text(origin, strlen(origin), 200) :
+						   "an unparsable URL",
+						   usage_url_origin(st->opts->base_url))));
+	}
+
+	if (call->followed == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(FollowedPage);
+		ctl.hash = followed_hash;
+		ctl.match = followed_match;
+		ctl.hcxt = st->scan_cxt;
+		call->followed = hash_create("usage_fdw followed pages", 16, &ctl,
+									 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+									 HASH_CONTEXT);
+	}
+	/* the page just read (the first one was never entered) */
+	entry = (FollowedPage *) hash_search(call->followed, &call->url, HASH_ENTER, &found);
+	if (!found)
+		entry->page = call->npages;
+
+	key = unconstify(char *, next_link);
+	entry = (FollowedPage *) hash_search(call->followed, &key, HASH_FIND, NULL);
+	if (entry != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the API's nextLink leads back to a page already read"),
+				 errdetail("The nextLink of page " INT64_FORMAT " points to page " INT64_FORMAT " of the same request; following it would never end.",
+						   call->npages, entry->page)));
+
+	if (call->npages >= st->opts->max_pages)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg_plural("a request of foreign table %s needs more than max_pages = %d page",
+							   "a request of foreign table %s needs more than max_pages = %d pages",
+							   st->opts->max_pages,
+							   st->opts->table_name, st->opts->max_pages),
+				 errdetail("The API answered page " INT64_FORMAT " with a nextLink.",
+						   call->npages),
+				 errhint("Narrow the query, or raise the option max_pages of the foreign table or its server.")));
+}
+
+/*
+ * fetch_next_batch
+ *		Parse the next page into st->rows.  Returns false at the end of the
+ *		scan.
+ *
+ * Waits for the page of the current call; on a paged endpoint the next page
+ * of the call is requested (after check_next_link) as soon as this one is
+ * parsed.
  */
 static bool
 fetch_next_batch(UsageScanState *st)
@@ -1048,6 +1215,9 @@ fetch_next_batch(UsageScanState *st)
 		if (call->xfer == NULL)
 		{
 			/* all pages of this call are done */
+			if (call->followed)
+				hash_destroy(call->followed);
+			call->followed = NULL;
 			st->cur_call++;
 			continue;
 		}
@@ -1065,7 +1235,6 @@ fetch_next_batch(UsageScanState *st)
 		}
 		if (status != 200)
 			usage_http_report_failure(xfer, st->what);
-		check_content_type(st, xfer);
 
 		MemoryContextReset(st->batch_cxt);
 		st->rows = NULL;
@@ -1073,22 +1242,33 @@ fetch_next_batch(UsageScanState *st)
 		st->filling = call;
 		st->parse_url = call->url;
 
+		/* every error about this response names it */
 		errcb.callback = conversion_error_callback;
 		errcb.arg = st;
 		errcb.previous = error_context_stack;
 		error_context_stack = &errcb;
+
+		check_content_type(st, xfer);
 
 		old = MemoryContextSwitchTo(st->batch_cxt);
 		body = usage_http_body(xfer, &len);
 		usage_parse_response(body, len, st->ep->items_key, st->cols, st->natts,
 							 add_row, st, &res);
 		MemoryContextSwitchTo(old);
+		call->npages++;
 
-		/* totalCount counts all pages of a call: once per call */
+		/*
+		 * totalCount counts all pages of a call: once per call.  The sum
+		 * over a fan-out saturates instead of wrapping around.
+		 */
 		if (res.has_total && !call->total_counted)
 		{
+			int64		sum;
+
+			if (pg_add_s64_overflow(st->total_count, res.total_count, &sum))
+				sum = res.total_count > 0 ? PG_INT64_MAX : PG_INT64_MIN;
 			st->has_total = true;
-			st->total_count += res.total_count;
+			st->total_count = sum;
 			call->total_counted = true;
 		}
 
@@ -1097,22 +1277,7 @@ fetch_next_batch(UsageScanState *st)
 		call->xfer = NULL;
 		if (res.next_link && st->ep->paging == USAGE_PAGING_NEXTLINK)
 		{
-			if (!usage_same_origin(res.next_link, st->opts->base_url))
-			{
-				char	   *origin = usage_url_origin(res.next_link);
-
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_ERROR),
-						 errmsg("refusing to follow a nextLink to another origin"),
-						 errdetail("The API answered with a nextLink to %s, but base_url is %s; the bearer token is only sent to base_url.",
-								   origin ? origin : "an unparsable URL",
-								   usage_url_origin(st->opts->base_url))));
-			}
-			if (strcmp(res.next_link, call->url) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_ERROR),
-						 errmsg("the API answered with a nextLink to the page just read"),
-						 errdetail("Following it would never end.")));
+			check_next_link(st, call, res.next_link);
 			call->url = MemoryContextStrdup(st->scan_cxt, res.next_link);
 			send_page(st, call);
 		}

@@ -143,6 +143,7 @@ typedef struct UsageOptions
 	int			max_concurrency;
 	bool		async_capable;	/* scans may run asynchronously under an
 								 * Append (concurrent partitions) */
+	int			max_pages;		/* pages of one call (nextLink paging) */
 	int			timeout_ms;
 	int			connect_timeout_ms;
 	int			max_retries;
@@ -343,6 +344,7 @@ extern void usage_http_release(UsageTransfer *xfer);
 extern uint64 usage_http_generation(void);
 extern void usage_http_init(void);
 extern int	usage_http_running_count(void);
+extern char *usage_api_text(const char *s, size_t len, size_t max_bytes);
 
 /* ----------------------------------------------------------------
  *		Authentication (auth.c)
@@ -387,10 +389,11 @@ extern char *usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
 									char **body_out, char **legend_out);
 extern List *usage_import_foreign_schema(ImportForeignSchemaStmt *stmt,
 										 Oid serverOid);
+extern Datum usage_fdw_handler(PG_FUNCTION_ARGS);	/* usage_fdw.c */
 
 /* limits */
 #define USAGE_MAX_REQUESTS_PER_SCAN 10000
 #define USAGE_MAX_RESPONSE_BYTES	(64 * 1024 * 1024)
-#define USAGE_MAX_PAGES_PER_CALL	1000000
+#define USAGE_MAX_PAGES_PER_CALL	1000000	/* largest max_pages */
 
 #endif							/* USAGE_FDW_H */

@@ -447,7 +447,9 @@ def error_resp(style, status, message, code=None, headers=None):
 RULE_KEYS = {"match", "skip", "times", "action", "name", "p", "seed", "sticky"}
 MATCH_KEYS = {"method", "path_regex", "query", "body"}
 ACTION_KEYS = {"status", "body", "content_type", "headers", "retry_after", "delay_ms", "drop",
-               "truncate", "body_raw", "body_b64", "next_link", "item_patch", "items"}
+               "truncate", "body_raw", "body_b64", "next_link", "item_patch", "items",
+               "next_link_cycle", "endless_pages", "pad_to"}
+MAX_PAD_TO = 256 * 1024 * 1024
 
 
 class FaultRule:
@@ -555,6 +557,16 @@ class FaultRule:
                 raise ValueError("action.%s must be a boolean" % name)
         if "item_patch" in a and not isinstance(a["item_patch"], dict):
             raise ValueError("action.item_patch must be an object")
+        if "next_link_cycle" in a:
+            k = a["next_link_cycle"]
+            if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= 1000:
+                raise ValueError("action.next_link_cycle must be an integer 1..1000")
+        if "endless_pages" in a and not isinstance(a["endless_pages"], bool):
+            raise ValueError("action.endless_pages must be a boolean")
+        if "pad_to" in a:
+            n = a["pad_to"]
+            if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_PAD_TO:
+                raise ValueError("action.pad_to must be an integer 0..%d" % MAX_PAD_TO)
 
     @staticmethod
     def _auto_name(a):
@@ -570,7 +582,8 @@ class FaultRule:
         for name in ("drop", "truncate"):
             if a.get(name):
                 parts.append(name)
-        for name in ("body_raw", "body_b64", "content_type", "next_link", "item_patch", "items"):
+        for name in ("body_raw", "body_b64", "content_type", "next_link", "item_patch", "items",
+                     "next_link_cycle", "endless_pages", "pad_to"):
             if name in a and not (name == "content_type" and "status" in a):
                 parts.append(name)
         return "+".join(parts) or "noop"
@@ -999,8 +1012,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if "status" in action:
                 resp = self._fault_response(style, action)
             else:
+                self.endless_pages = bool(action.get("endless_pages"))
                 resp = self._handle_route(kind, style, allowed, arg, path, query, body)
-                self._apply_response_faults(resp, action)
+                self._apply_response_faults(resp, action, query)
             if "retry_after" in action:
                 resp.headers.append(("Retry-After", str(action["retry_after"])))
             for k, v in action.get("headers", {}).items():
@@ -1024,6 +1038,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         ctype = action.get("content_type", "application/json")
         if "body" in action:
             return Resp(st, raw=action["body"].encode("utf-8"), content_type=ctype)
+        if "body_b64" in action:
+            # raw bytes, e.g. an error body that is not valid UTF-8
+            return Resp(st, raw=base64.b64decode(action["body_b64"]), content_type=ctype)
         if st in (204, 304):
             return Resp(st, raw=b"", content_type=ctype)
         resp = error_resp(style, st, "injected fault: HTTP %d" % st,
@@ -1031,8 +1048,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         resp.content_type = ctype
         return resp
 
-    @staticmethod
-    def _apply_response_faults(resp, action):
+    def _apply_response_faults(self, resp, action, query):
         """Actions that alter a successful response (they leave errors alone)."""
         if not 200 <= resp.status < 300:
             return
@@ -1046,6 +1062,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                         item.update(action["item_patch"])
             if "next_link" in action:
                 resp.payload["nextLink"] = action["next_link"]
+            if "next_link_cycle" in action:
+                # page at cursor offset o links to offset (o + 1) % k; offset 0
+                # is the request without a cursor, so the k-th link is the first URL
+                offset = 0
+                for name, value in query:
+                    if name == CURSOR_PARAM:
+                        offset = decode_cursor(value) or 0
+                nxt = (offset + 1) % action["next_link_cycle"]
+                resp.payload["nextLink"] = self._next_link(query, nxt if nxt else None)
         if "body_raw" in action:
             resp.raw = action["body_raw"].encode("utf-8")
         if "body_b64" in action:
@@ -1053,6 +1078,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             resp.raw = base64.b64decode(action["body_b64"])
         if "content_type" in action:
             resp.content_type = action["content_type"]
+        if "pad_to" in action:
+            # exactly pad_to bytes: JSON whitespace before the last byte
+            body = resp.body()
+            missing = action["pad_to"] - len(body)
+            if missing > 0 and body:
+                resp.raw = body[:-1] + b" " * missing + body[-1:]
 
     def _handle_route(self, kind, style, allowed, arg, path, query, body):
         try:
@@ -1268,12 +1299,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         total = dataset.av_limit(config["avepoint_rows"])
         rows = dataset.av_select(total, params.get("flowId"), params.get("tenant"))
         n = len(rows)
-        if offset > n:
+        endless = getattr(self, "endless_pages", False)
+        if offset > n and not endless:
             raise bad("'%s' is past the end of the result" % CURSOR_PARAM)
         stop = min(n, offset + top)
         page = [dataset.av_row(rows.index(k)) for k in range(offset, stop)]
         payload = {"connectionUsageCloudFlows": page, "totalCount": n}
-        if stop < n:
+        if endless:
+            # fault endless_pages: always one more page (empty past the end)
+            payload["nextLink"] = self._next_link(query, max(stop, offset + top))
+        elif stop < n:
             payload["nextLink"] = self._next_link(query, stop)
         else:
             style = config["nextlink_style"]
@@ -1284,14 +1319,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return Resp(200, payload, items_key="connectionUsageCloudFlows")
 
     def _next_link(self, query, offset):
-        """Absolute URL of the next page on the origin the client used."""
+        """Absolute URL of the next page on the origin the client used
+        (offset None: the request's own URL without a cursor)."""
         scheme = "https" if self.state.tls else "http"
         host = self.headers.get("Host")
         if not host:
             h, p = self.server.server_address[:2]
             host = ("[%s]:%d" if ":" in h else "%s:%d") % (h, p)
         pairs = [(n, v) for n, v in query if n != CURSOR_PARAM]
-        pairs.append((CURSOR_PARAM, encode_cursor(offset)))
+        if offset is not None:
+            pairs.append((CURSOR_PARAM, encode_cursor(offset)))
         qs = urllib.parse.urlencode(pairs, quote_via=urllib.parse.quote)
         return "%s://%s%s?%s" % (scheme, host, CLOUDFLOWS_PATH, qs)
 

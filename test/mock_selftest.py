@@ -430,6 +430,7 @@ def test_faults(c, port):
         ("status:429+retry_after", 1), ("status:503+headers", 2), ("delay", 1), ("drop", 1),
         ("truncate", 1), ("body_raw", 1), ("content_type", 1), ("next_link", 1),
         ("item_patch", 1), ("items", 1), ("status:500", 1), ("status:502", 3)], fired)
+    c.ctl("DELETE", "faults")
     st, _, b = c.ctl("POST", "faults", {"action": {"explode": True}})
     check("fault: unknown action -> 400", st == 400 and "explode" in b["error"], b)
     c.ctl("DELETE", "faults")
@@ -438,6 +439,31 @@ def test_faults(c, port):
     names = [r["fault"] for r in b["requests"] if r["fault"]]
     check("fault: names in the log", names[:2] == ["status:429+retry_after", "status:503+headers"],
           names)
+
+    # paging faults: a nextLink cycle, endless pages, a padded body
+    fault({"match": {"path_regex": "cloudflows"}, "times": 2, "action": {"next_link_cycle": 2}})
+    st, _, b1 = c.flows("top=3")
+    st, _, b2 = c.call("GET", b1["nextLink"])
+    check("fault: next_link_cycle 2 leads A -> B -> A",
+          "skiptoken=" in b1["nextLink"] and b2["nextLink"].endswith(FLOWS_PATH + "?top=3"),
+          (b1.get("nextLink"), b2.get("nextLink")))
+    fault({"match": {"path_regex": "cloudflows"}, "times": -1, "action": {"endless_pages": True}})
+    url, seen, pages = FLOWS_PATH + "?top=4", set(), 0
+    for _ in range(6):
+        st, _, b = c.call("GET", url)
+        pages += len(b["connectionUsageCloudFlows"])
+        seen.add(b["nextLink"])
+        url = b["nextLink"]
+    check("fault: endless_pages never ends, links all distinct, rows past the end empty",
+          st == 200 and len(seen) == 6 and pages == 10, (st, len(seen), pages))
+    c.ctl("DELETE", "faults")
+    fault({"match": {"path_regex": "cloudflows"}, "action": {"pad_to": 100000}})
+    st, _, b = c.flows(raw=True)
+    check("fault: pad_to makes the body exactly that long, still JSON",
+          st == 200 and len(b) == 100000 and json.loads(b)["totalCount"] == 10, (st, len(b)))
+    st, _, b = c.ctl("POST", "faults", {"action": {"next_link_cycle": 0}})
+    check("fault: bad next_link_cycle -> 400", st == 400, b)
+    c.ctl("DELETE", "faults")
 
     # latency_ms applies to every API response
     c.ctl("POST", "config", {"latency_ms": 200})
@@ -490,6 +516,11 @@ def test_log_and_mockctl(c, port):
     check("mockctl: count --path-substr", mockctl(base, "count", "--path-substr", "cloudflows")[1] == "2\n")
     check("mockctl: tokens", mockctl(base, "tokens")[1] == "1\n")
     check("mockctl: conns", mockctl(base, "conns")[1] == "2\n")
+    # (these requests may overlap: only the output's form is checked here)
+    rc, out, _ = mockctl(base, "gaps", "-100000")
+    check("mockctl: gaps", rc == 0 and out == "3 requests, every gap >= -100000 ms\n", out)
+    rc, out, _ = mockctl(base, "gaps", "100000")
+    check("mockctl: gaps too short", rc == 0 and "gap before request 2" in out, out)
     rc, out, err = mockctl(base, "config", '{"avepoint_rows": 4}')
     check("mockctl: config", rc == 0 and out == "" and c.flows()[2]["totalCount"] == 4, (rc, out, err))
     rc, out, err = mockctl(base, "fault", '{"action": {"status": 500}}')

@@ -17,6 +17,12 @@ certificate from a private CA needs that CA: MOCK_CA_FILE=ca.pem (PEM bundle).
   mockctl.py count [--path-substr S]   number of API requests since reset
   mockctl.py tokens                 number of token requests since reset
   mockctl.py conns                  distinct connections used by API requests
+  mockctl.py gaps MIN_MS [--path-substr S]
+                                    checks that each API request came at least
+                                    MIN_MS after the previous one had been
+                                    answered (retries are spaced); prints
+                                    "N requests, every gap >= MIN_MS ms" or
+                                    the first gap that is shorter
 
 reset/config/fault/revoke print nothing on success; any failure prints a
 message on stderr and exits with status 1.
@@ -122,6 +128,19 @@ def format_request(rec, org_id, with_fault=False):
     return line
 
 
+def check_gaps(recs, min_ms):
+    """From the end of each response to the arrival of the next request: a
+    stable line when every gap is >= min_ms, else the first short one."""
+    for k in range(1, len(recs)):
+        prev, cur = recs[k - 1], recs[k]
+        end = prev["t_end"] if prev["t_end"] is not None else prev["t"]
+        gap_ms = (cur["t"] - end) * 1000.0
+        if gap_ms < min_ms:
+            return "%d requests, gap before request %d is %.1f ms < %g ms" % (
+                len(recs), k + 1, gap_ms, min_ms)
+    return "%d requests, every gap >= %g ms" % (len(recs), min_ms)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="mockctl.py", description="Control the usage_fdw mock API ($MOCK_URL).")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -141,6 +160,9 @@ def main(argv=None):
     sp.add_argument("--path-substr")
     sub.add_parser("tokens", help="number of token requests since the last reset")
     sub.add_parser("conns", help="distinct connections used by API requests since the last reset")
+    sp = sub.add_parser("gaps", help="check that requests are at least MIN_MS apart")
+    sp.add_argument("min_ms", type=float)
+    sp.add_argument("--path-substr")
     args = p.parse_args(argv)
 
     # deterministic output whatever the caller's locale
@@ -168,6 +190,8 @@ def main(argv=None):
             print(sum(1 for r in data["requests"] if is_token_request(r)))
         elif args.cmd == "conns":
             print(len({r["conn"] for r in api_requests()[1]}))
+        elif args.cmd == "gaps":
+            print(check_gaps(api_requests(args.path_substr)[1], args.min_ms))
     except CtlError as e:
         sys.stdout.flush()
         print("mockctl: %s" % e, file=sys.stderr)
