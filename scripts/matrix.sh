@@ -220,29 +220,11 @@ recipe_of() {
 	echo "recipe=$RECIPE suite=$(suite_of "$1") mirror=$MIRROR"
 }
 
-# Make (or reuse) the chroot of version V; sets CHROOT to its path.
-CHROOT=""
-ensure_chroot() {
-	local v=$1 logf=$2
-	local root="$CACHE/pg$v" suite stamp="$CACHE/pg$v.ready"
+# The chroot's configuration (written on every run, so that a cached chroot
+# gets changes of it too).
+configure_chroot() {
+	local v=$1 root=$2 suite
 	suite=$(suite_of "$v")
-	CHROOT=$root
-	if [[ -f "$stamp" && "$(<"$stamp")" == "$(recipe_of "$v")" && -x "$root/bin/bash" &&
-		-z "${USAGE_FDW_MATRIX_REFRESH:-}" ]] &&
-		[[ -z $(find "$stamp" -mtime +"$MAX_AGE" 2>/dev/null) ]]; then
-		return 0
-	fi
-	log "PG $v: making the $suite chroot in $root (about a minute)"
-	rm -f "$stamp"
-	rm -rf --one-file-system "$root"
-	mkdir -p "$root"
-
-	# debootstrap needs only the base suite; experimental is an apt source on top
-	if ! ns_run 900 "$logf" / nomount debootstrap --variant=minbase "${suite%%+*}" "$root" "$MIRROR"; then
-		log "PG $v: debootstrap failed (log: $logf)"
-		return 1
-	fi
-
 	# apt: the mirror's sid/experimental Release files can be past their
 	# Valid-Until; no recommends; keep configuration files that are there
 	# already (createcluster.conf below)
@@ -251,11 +233,11 @@ Acquire::Check-Valid-Until "false";
 Acquire::Languages "none";
 APT::Install-Recommends "false";
 APT::Install-Suggests "false";
-Dpkg::Options { "--force-confdef"; "--force-confold"; };
+Dpkg::Options { "--force-confdef"; "--force-confold"; "--force-unsafe-io"; };
 EOF
 	{
 		echo "deb $MIRROR ${suite%%+*} main"
-		[[ "$suite" == *+experimental ]] && echo "deb $MIRROR experimental main"
+		if [[ "$suite" == *+experimental ]]; then echo "deb $MIRROR experimental main"; fi
 	} >"$root/etc/apt/sources.list"
 	if [[ "$suite" == *+experimental ]]; then
 		# from experimental only PostgreSQL 19 and the libpq it needs
@@ -275,7 +257,33 @@ EOF
 	grep -q localhost "$root/etc/hosts" 2>/dev/null ||
 		printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n' >>"$root/etc/hosts"
 	cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+}
 
+# Make (or reuse) the chroot of version V; sets CHROOT to its path.
+CHROOT=""
+ensure_chroot() {
+	local v=$1 logf=$2
+	local root="$CACHE/pg$v" suite stamp="$CACHE/pg$v.ready"
+	suite=$(suite_of "$v")
+	CHROOT=$root
+	if [[ -f "$stamp" && "$(<"$stamp")" == "$(recipe_of "$v")" && -x "$root/bin/bash" &&
+		-z "${USAGE_FDW_MATRIX_REFRESH:-}" ]] &&
+		[[ -z $(find "$stamp" -mtime +"$MAX_AGE" 2>/dev/null) ]]; then
+		configure_chroot "$v" "$root"
+		return 0
+	fi
+	log "PG $v: making the $suite chroot in $root (about a minute)"
+	rm -f "$stamp"
+	rm -rf --one-file-system "$root"
+	mkdir -p "$root"
+
+	# debootstrap needs only the base suite; experimental is an apt source on top
+	if ! ns_run 900 "$logf" / nomount debootstrap --variant=minbase "${suite%%+*}" "$root" "$MIRROR"; then
+		log "PG $v: debootstrap failed (log: $logf)"
+		return 1
+	fi
+
+	configure_chroot "$v" "$root"
 	if ! ns_run 900 "$logf" "$root" mount chroot "$root" /usr/bin/env -i \
 		PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive \
 		apt-get update -q; then
@@ -318,38 +326,61 @@ TOTAL_PASSED=0
 TOTAL_FAILED=0
 GATING_FAILED=0
 
-run_version() {
-	local v=$1 t0 t1 t2 root logf suite rc=0
-	suite=$(suite_of "$v") || {
-		log "unknown version $v (known: 17 18 19)"
-		GATING_FAILED=1
-		return
-	}
-	logf="$CACHE/logs/pg$v.log"
-	: >"$logf"
-	t0=$(date +%s)
+# The environment of every command in a chroot.
+chroot_env() {
+	local v=$1
+	CHROOT_ENV=(/usr/bin/env -i
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+		HOME=/root LANG=C.UTF-8 TERM=dumb CI="${CI:-}"
+		DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1
+		PG_CONFIG="/usr/lib/postgresql/$v/bin/pg_config"
+		USAGE_FDW_KEEP="${USAGE_FDW_KEEP:-}")
+}
 
-	local passed=0 failed=0 warnings=0 note=""
-	if ! ensure_chroot "$v" "$logf"; then
-		failed=1
-		note="chroot could not be made"
+# Phase 1, for all versions at once (in the background; mostly downloads and
+# unpacking): the chroot, the copy of the tree, and the packages (deps.sh).
+# Writes "rc seconds" to $CACHE/logs/pgV.prep.
+prepare_version() {
+	local v=$1 t0 rc=0
+	local logf="$CACHE/logs/pg$v.log"
+	trap 'outer_stop 143' TERM
+	trap 'outer_stop 130' INT
+	t0=$(date +%s)
+	if ensure_chroot "$v" "$logf"; then
+		copy_tree "$CHROOT"
+		rm -rf "$CHROOT"/tmp/usage_fdw_* "$CHROOT"/tmp/usage_fdw_make_test.lock 2>/dev/null || true
+		chroot_env "$v"
+		echo "===== matrix: PG $v: scripts/deps.sh" >>"$logf"
+		ns_run 1200 "$logf" "$CHROOT" mount chroot "$CHROOT" "${CHROOT_ENV[@]}" \
+			bash -c 'cd /usr/src/usage_fdw && bash scripts/deps.sh' || rc=$?
+		((rc == 0)) || log "PG $v: installing the packages failed (log: $logf)"
 	else
-		root=$CHROOT
-		t1=$(date +%s)
-		copy_tree "$root"
-		rm -rf "$root"/tmp/usage_fdw_* "$root"/tmp/usage_fdw_make_test.lock 2>/dev/null || true
+		rc=1
+	fi
+	echo "$rc $(($(date +%s) - t0))" >"$CACHE/logs/pg$v.prep"
+}
+
+# Phase 2, one version after the other: make test in the chroot, and its line.
+test_version() {
+	local v=$1 t1 t2 root="$CACHE/pg$v" logf="$CACHE/logs/pg$v.log" suite rc=0
+	local passed=0 failed=0 warnings=0 note="" prep_rc=1 prep_secs=0
+	suite=$(suite_of "$v")
+	if [[ -s "$CACHE/logs/pg$v.prep" ]]; then
+		read -r prep_rc prep_secs <"$CACHE/logs/pg$v.prep"
+	fi
+	t1=$(date +%s)
+	if ((prep_rc != 0)); then
+		failed=1
+		note="chroot or packages failed"
+	else
 		log "PG $v ($suite): make test (log: $logf)"
 		{
 			echo "===== matrix: PG $v on $suite, chroot $root, $(date -u '+%F %T') UTC"
 			echo "===== source: $SOURCE of $REPO ($(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo no git))"
 		} >>"$logf"
-		ns_run "$TIMEOUT" "$logf" "$root" mount chroot "$root" /usr/bin/env -i \
-			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-			HOME=/root LANG=C.UTF-8 TERM=dumb CI="${CI:-}" \
-			DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1 \
-			PG_CONFIG="/usr/lib/postgresql/$v/bin/pg_config" \
-			USAGE_FDW_KEEP="${USAGE_FDW_KEEP:-}" \
-			bash -c 'cd /usr/src/usage_fdw && bash scripts/deps.sh && make test' || rc=$?
+		chroot_env "$v"
+		ns_run "$TIMEOUT" "$logf" "$root" mount chroot "$root" "${CHROOT_ENV[@]}" \
+			bash -c 'cd /usr/src/usage_fdw && make test' || rc=$?
 		t2=$(date +%s)
 
 		local last
@@ -362,22 +393,24 @@ run_version() {
 			note="no result line (exit status $rc)"
 			((rc == 124 || rc == 137)) && note="timed out after $TIMEOUT s"
 		fi
-		((rc != 0 && failed == 0)) && failed=1 && note="exit status $rc"
+		if ((rc != 0 && failed == 0)); then
+			failed=1
+			note="exit status $rc"
+		fi
 		# compiler warnings of the build (file:line:col: warning:)
 		warnings=$(grep -cE '^[^[:space:]]+\.[ch]:[0-9]+:[0-9]+: warning:' "$logf" || true)
 		if ((warnings > 0)) && [[ -z "${USAGE_FDW_MATRIX_WARNINGS_OK:-}" ]]; then
 			failed=$((failed + 1))
 		fi
-		if [[ -n "${USAGE_FDW_MATRIX_FILTER_CURL:-}" ]] && ((failed > 0)); then
-			curl_filter "$root" && {
-				note="only libcurl wording differs (filtered)"
-				passed=$((passed + failed))
-				failed=0
-			}
+		if [[ -n "${USAGE_FDW_MATRIX_FILTER_CURL:-}" ]] && ((failed > 0)) && curl_filter "$root"; then
+			note="only libcurl wording differs (filtered)"
+			passed=$((passed + failed))
+			failed=0
 		fi
-		note="${note:+$note; }chroot $((t1 - t0)) s, make test $((t2 - t1)) s"
+		note="${note:+$note; }make test $((t2 - t1)) s"
 	fi
-	local secs=$(($(date +%s) - t0)) status=ok gate=""
+	note="chroot+packages $prep_secs s, $note"
+	local secs=$(($(date +%s) - t1 + prep_secs)) status=ok gate=""
 	((failed == 0)) || status=FAILED
 	is_optional "$v" && gate=" (not gating)"
 	local line
@@ -401,7 +434,7 @@ run_version() {
 
 # With USAGE_FDW_MATRIX_FILTER_CURL=1: succeed when every changed line of the
 # chroot's regression.diffs is a libcurl wording difference, and nothing but
-# pg_regress failed.
+# pg_regress failed (uses test_version's $logf).
 curl_filter() {
 	local diffs="$1/usr/src/usage_fdw/regression.diffs"
 	[[ -s "$diffs" ]] || return 1
@@ -440,12 +473,39 @@ if ! flock -n 8; then
 	flock 8
 fi
 
+for v in "${VERSIONS[@]}"; do
+	suite_of "$v" >/dev/null || {
+		log "unknown version $v (known: 17 18 19)"
+		exit 2
+	}
+done
+log "mirror $MIRROR, cache $CACHE, source: $SOURCE, versions: ${VERSIONS[*]}"
+
+# phase 1: chroots and packages of all versions at the same time
+PREP_PIDS=()
+for v in "${VERSIONS[@]}"; do
+	: >"$CACHE/logs/pg$v.log"
+	rm -f "$CACHE/logs/pg$v.prep"
+	prepare_version "$v" &
+	PREP_PIDS+=($!)
+done
+# ^C / TERM during phase 1: stop every preparation (each stops its namespace)
+stop_preps() {
+	local p
+	for p in "${PREP_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${PREP_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	log "interrupted"
+	exit "$1"
+}
+trap 'stop_preps 130' INT
+trap 'stop_preps 143' TERM
+for p in "${PREP_PIDS[@]}"; do wait "$p" || true; done
 trap 'outer_stop 130' INT
 trap 'outer_stop 143' TERM
 
-log "mirror $MIRROR, cache $CACHE, source: $SOURCE, versions: ${VERSIONS[*]}"
+# phase 2: make test, one version at a time (the tests measure time and load)
 for v in "${VERSIONS[@]}"; do
-	run_version "$v"
+	test_version "$v"
 done
 
 echo
