@@ -352,7 +352,7 @@ prepare_version() {
 		chroot_env "$v"
 		echo "===== matrix: PG $v: scripts/deps.sh" >>"$logf"
 		ns_run 1200 "$logf" "$CHROOT" mount chroot "$CHROOT" "${CHROOT_ENV[@]}" \
-			bash -c 'cd /usr/src/usage_fdw && bash scripts/deps.sh' || rc=$?
+			bash -c 'cd /usr/src/usage_fdw && bash scripts/deps.sh && apt-get clean' || rc=$?
 		((rc == 0)) || log "PG $v: installing the packages failed (log: $logf)"
 	else
 		rc=1
