@@ -7,6 +7,11 @@
 #   make demo       start a throwaway cluster + mock API and run example reports
 #   make demo-stop  stop what "make demo" started
 #   make bench      the benchmark (not part of "make test")
+#   make test-matrix "make test" against PostgreSQL 17, 18 and 19, each in a
+#                   Debian chroot (root; scripts/matrix.sh)
+#
+# PG_CONFIG names the PostgreSQL to build against and test with, e.g.
+#   make PG_CONFIG=/usr/lib/postgresql/17/bin/pg_config
 
 MODULE_big = usage_fdw
 OBJS = \
@@ -42,13 +47,13 @@ include $(PGXS)
 else
 srcdir = .
 all install installcheck:
-	@echo "pg_config not found: install postgresql-server-dev-15 or run 'make test'" >&2; exit 1
+	@echo "pg_config not found: install postgresql-server-dev-N, set PG_CONFIG, or run 'make test'" >&2; exit 1
 endif
 
 # every module includes the shared header
 $(OBJS): $(srcdir)/src/usage_fdw.h $(srcdir)/src/compat.h
 
-.PHONY: test demo demo-stop bench
+.PHONY: test demo demo-stop bench test-matrix
 
 test:
 	bash $(srcdir)/scripts/test.sh
@@ -61,3 +66,6 @@ demo-stop:
 
 bench:
 	bash $(srcdir)/scripts/bench.sh
+
+test-matrix:
+	bash $(srcdir)/scripts/matrix.sh $(MATRIX_VERSIONS)

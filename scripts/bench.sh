@@ -20,6 +20,8 @@
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/pgconfig.sh
+. "$REPO/scripts/pgconfig.sh"   # PG_CONFIG: which PostgreSQL to use
 cd "$REPO" || exit 1
 
 say() { echo "=== $*" >&2; }
@@ -61,7 +63,8 @@ die() {
 say "dependencies"
 bash "$REPO/scripts/deps.sh" || die "installing dependencies failed"
 
-PGBIN=$(pg_config --bindir) || die "pg_config not found"
+pgconfig_resolve || die "pg_config not found"
+PGBIN=$("$PG_CONFIG" --bindir) || die "$PG_CONFIG --bindir failed"
 # Debian's python3 first (it runs the mock and the driver); then PostgreSQL's tools
 export PATH="$PGBIN:/usr/bin:$PATH"
 PYTHON=/usr/bin/python3
@@ -72,11 +75,11 @@ say "build"
 make -s -j2 || die "build failed"
 
 say "install"
-PKGLIBDIR=$(pg_config --pkglibdir)
-SHAREDIR=$(pg_config --sharedir)
+PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
+SHAREDIR=$("$PG_CONFIG" --sharedir)
 if [[ $(id -u) -ne 0 && ! (-w "$PKGLIBDIR" && -w "$SHAREDIR/extension") ]]; then
 	if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-		sudo -n make -s install || die "make install failed"
+		sudo -n make -s install PG_CONFIG="$PG_CONFIG" || die "make install failed"
 	else
 		die "cannot write to $PKGLIBDIR: run 'sudo make install' first, or run as root"
 	fi

@@ -23,6 +23,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/pgconfig.sh
+. "$REPO/scripts/pgconfig.sh"   # PG_CONFIG: which PostgreSQL's initdb/pg_ctl/psql
 PG_USER_OS=postgres          # OS user that runs the cluster when we are root
 PG_SUPERUSER=postgres        # database superuser created by initdb
 
@@ -37,7 +39,8 @@ log() { echo "cluster: $*" >&2; }
 
 bindir() {
 	local d
-	d=$(pg_config --bindir 2>/dev/null) || { log "pg_config not found (run scripts/deps.sh)"; return 1; }
+	pgconfig_resolve || { log "pg_config not found (run scripts/deps.sh, or set PG_CONFIG)"; return 1; }
+	d=$("$PG_CONFIG" --bindir 2>/dev/null) || { log "$PG_CONFIG --bindir failed"; return 1; }
 	[[ -x "$d/initdb" && -x "$d/pg_ctl" ]] || { log "no initdb/pg_ctl in $d"; return 1; }
 	echo "$d"
 }
@@ -210,7 +213,7 @@ do_start() {
 	local bin
 	bin=$(bindir) || exit 1
 	if is_root && ! id -u "$PG_USER_OS" >/dev/null 2>&1; then
-		log "running as root, but there is no '$PG_USER_OS' user to run PostgreSQL (install postgresql-15)"
+		log "running as root, but there is no '$PG_USER_OS' user to run PostgreSQL (run scripts/deps.sh)"
 		exit 1
 	fi
 	if [[ ! -f "$REPO/test/mock_api.py" ]]; then

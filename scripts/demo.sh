@@ -10,6 +10,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=scripts/pgconfig.sh
+. "$REPO/scripts/pgconfig.sh"   # PG_CONFIG: which PostgreSQL to use
 cd "$REPO"
 DEMO_DIR="$REPO/.demo"
 DB=usage_demo
@@ -40,13 +42,14 @@ on_error() {
 start_demo() {
 	bash "$REPO/scripts/deps.sh"
 	local pgbin
-	pgbin=$(pg_config --bindir)
+	pgconfig_resolve
+	pgbin=$("$PG_CONFIG" --bindir)
 	export PATH="$pgbin:$PATH"
 
 	log "building"
 	make -s -j2
-	if [[ $(id -u) -ne 0 && ! -w "$(pg_config --pkglibdir)" ]]; then
-		sudo -n make -s install
+	if [[ $(id -u) -ne 0 && ! -w "$("$PG_CONFIG" --pkglibdir)" ]]; then
+		sudo -n make -s install PG_CONFIG="$PG_CONFIG"
 	else
 		make -s install
 	fi

@@ -16,6 +16,8 @@
 #   USAGE_FDW_KEEP=1              keep the temporary directory even on success
 #   USAGE_FDW_REGRESS_TIMEOUT=s   limit for make installcheck (default 1200)
 #   USAGE_FDW_PYTEST_TIMEOUT=s    limit for each python test (default 900)
+#   PG_CONFIG=path                the PostgreSQL to build and test against
+#                                 (default: the installed one; scripts/pgconfig.sh)
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -93,7 +95,11 @@ fi
 say "dependencies"
 bash "$REPO/scripts/deps.sh" || die "installing dependencies failed"
 
-PGBIN=$(pg_config --bindir) || die "pg_config not found"
+# shellcheck source=scripts/pgconfig.sh
+. "$REPO/scripts/pgconfig.sh"
+pgconfig_resolve || die "pg_config not found"
+PGBIN=$("$PG_CONFIG" --bindir) || die "$PG_CONFIG --bindir failed"
+echo "PG_CONFIG=$PG_CONFIG ($("$PG_CONFIG" --version))"
 export PATH="$PGBIN:$PATH"
 # Debian's python3 (installed by deps.sh) starts ~10x faster than a pyenv
 # shim; the regress suites start mockctl.py dozens of times.
@@ -106,11 +112,11 @@ say "build"
 make -j2 || die "build failed"
 
 say "install"
-PKGLIBDIR=$(pg_config --pkglibdir)
-SHAREDIR=$(pg_config --sharedir)
+PKGLIBDIR=$("$PG_CONFIG" --pkglibdir)
+SHAREDIR=$("$PG_CONFIG" --sharedir)
 if [[ $(id -u) -ne 0 && ! ( -w "$PKGLIBDIR" && -w "$SHAREDIR/extension" ) ]]; then
 	if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-		sudo -n make install || die "make install failed"
+		sudo -n make install PG_CONFIG="$PG_CONFIG" || die "make install failed"
 	else
 		die "cannot write to $PKGLIBDIR: run 'sudo make install' first, or run as root"
 	fi
@@ -150,10 +156,12 @@ elif [[ "$summary" =~ ([0-9]+)\ of\ ([0-9]+)\ tests\ failed ]]; then
 	ntotal=${BASH_REMATCH[2]}
 	PASSED=$((PASSED + ntotal - nfail))
 	FAILED=$((FAILED + nfail))
-	# names of the failed suites, from pg_regress's own lines
+	# names of the failed suites, from pg_regress's own lines:
+	# "test NAME ... FAILED" up to 15, "not ok N - NAME  12 ms" from 16 on
 	while IFS= read -r name; do
 		FAILED_NAMES+=("pg_regress: $name")
-	done < <(sed -nE 's/^[[:space:]]*(test[[:space:]]+)?([A-Za-z0-9_.-]+)[[:space:]]+\.\.\.[[:space:]]+FAILED.*/\2/p' "$REGRESS_LOG")
+	done < <(sed -nE -e 's/^[[:space:]]*(test[[:space:]]+)?([A-Za-z0-9_.-]+)[[:space:]]+\.\.\.[[:space:]]+FAILED.*/\2/p' \
+		-e 's/^not ok[[:space:]]+[0-9]+[[:space:]]+[-+][[:space:]]+([A-Za-z0-9_.-]+).*/\1/p' "$REGRESS_LOG")
 else
 	FAILED=$((FAILED + 1))
 	FAILED_NAMES+=("pg_regress (no result line; exit status $regress_rc)")

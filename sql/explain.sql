@@ -33,24 +33,29 @@ SET plan_cache_mode = force_generic_plan;
 EXPLAIN (COSTS OFF) EXECUTE p('x');
 RESET plan_cache_mode;
 DEALLOCATE p;
-EXPLAIN (COSTS OFF, VERBOSE)
-SELECT flow_id FROM usage.cloud_flow_connection_usage WHERE flow_id = ANY (ARRAY(SELECT 'x'::text));
+-- (without the Filter and InitPlan lines, which each version names differently)
+SELECT * FROM explain_stable($$
+SELECT flow_id FROM usage.cloud_flow_connection_usage WHERE flow_id = ANY (ARRAY(SELECT 'x'::text))$$,
+  'COSTS OFF, VERBOSE') AS p WHERE p."QUERY PLAN" !~ '^ *(Filter:|InitPlan|->  Result|Output: ''x'')';
 -- other formats
-EXPLAIN (COSTS OFF, FORMAT JSON)
+SELECT * FROM explain_stable($$
 SELECT * FROM usage.consumption_by_folder
  WHERE tenant_id = 't1' AND consumable_code = 'RU'
-   AND start_date = '2024-01-01' AND end_date = '2024-02-01';
+   AND start_date = '2024-01-01' AND end_date = '2024-02-01'$$, 'COSTS OFF, FORMAT JSON');
 -- EXPLAIN ANALYZE: what the scan did
 CREATE FOREIGN TABLE flows4 (flow_id text, connection_id text)
   SERVER avepoint OPTIONS (endpoint 'cloud_flow_connection_usage', page_size '4');
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) SELECT * FROM flows4;
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT YAML) SELECT * FROM flows4 WHERE flow_id = 'flow-0001';
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
+SELECT * FROM explain_stable('SELECT * FROM flows4', 'ANALYZE, BUFFERS OFF, COSTS OFF, TIMING OFF, SUMMARY OFF');
+SELECT * FROM explain_stable($$SELECT * FROM flows4 WHERE flow_id = 'flow-0001'$$,
+  'ANALYZE, BUFFERS OFF, COSTS OFF, TIMING OFF, SUMMARY OFF, FORMAT YAML');
+SELECT * FROM explain_stable($$
 SELECT * FROM usage.consumption_by_folder
  WHERE tenant_id IN ('22222222-2222-2222-2222-222222222222', '33333333-3333-3333-3333-333333333333')
-   AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-02-01';
+   AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-02-01'$$,
+  'ANALYZE, BUFFERS OFF, COSTS OFF, TIMING OFF, SUMMARY OFF');
 DROP FOREIGN TABLE flows4;
 -- no secret in EXPLAIN output
-EXPLAIN (VERBOSE, COSTS OFF, ANALYZE, TIMING OFF, SUMMARY OFF)
-SELECT * FROM usage.cloud_flow_connection_usage WHERE flow_id = 'flow-0001';
+SELECT * FROM explain_stable($$
+SELECT * FROM usage.cloud_flow_connection_usage WHERE flow_id = 'flow-0001'$$,
+  'VERBOSE, COSTS OFF, ANALYZE, BUFFERS OFF, TIMING OFF, SUMMARY OFF');
 RESET timezone;

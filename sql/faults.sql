@@ -12,7 +12,7 @@ SET timezone = 'UTC';
 \! python3 test/mockctl.py reset
 \! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"status": 503}}'
 \! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "skip": 1, "action": {"status": 502}}'
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) :q;
+SELECT * FROM explain_stable(:'q', 'ANALYZE, BUFFERS OFF, COSTS OFF, TIMING OFF, SUMMARY OFF');
 \! python3 test/mockctl.py requests
 -- each retryable status: 429, 500, 504, and a dropped connection
 \! python3 test/mockctl.py reset
@@ -27,7 +27,7 @@ EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) :q;
 \! python3 test/mockctl.py reset
 \! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"status": 429, "retry_after": "1"}}'
 \! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "skip": 1, "action": {"status": 503, "retry_after": "Wed, 21 Oct 2015 07:28:00 GMT"}}'
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) :q;
+SELECT * FROM explain_stable(:'q', 'ANALYZE, BUFFERS OFF, COSTS OFF, TIMING OFF, SUMMARY OFF');
 \! python3 test/mockctl.py requests
 -- a Retry-After longer than the request timeout fails at once
 \! python3 test/mockctl.py reset

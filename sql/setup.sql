@@ -4,7 +4,10 @@
 --
 \getenv mock_url MOCK_URL
 CREATE EXTENSION usage_fdw;
-\dx usage_fdw
+-- (a catalog query: psql's \dx shows other columns from PostgreSQL 18 on)
+SELECT e.extname, e.extversion, e.extnamespace::regnamespace AS schema,
+       obj_description(e.oid, 'pg_extension') AS description
+  FROM pg_extension e WHERE e.extname = 'usage_fdw';
 
 CREATE SERVER uipath FOREIGN DATA WRAPPER usage_fdw
   OPTIONS (provider 'uipath', base_url :'mock_url',
@@ -23,3 +26,21 @@ SELECT foreign_table_schema, foreign_table_name, foreign_server_name
 
 -- a helper for the suites: the mock's view of what was requested
 \! python3 test/mockctl.py reset
+
+-- a helper for the suites: EXPLAIN whose output reads the same on every
+-- PostgreSQL version (18 prints "actual rows=10.00" and "Disabled: false";
+-- callers pass BUFFERS OFF with ANALYZE, as 18 shows buffers by default)
+CREATE FUNCTION explain_stable(query text, options text DEFAULT 'COSTS OFF')
+RETURNS TABLE ("QUERY PLAN" text) LANGUAGE plpgsql AS $$
+DECLARE
+  line text;
+BEGIN
+  FOR line IN EXECUTE format('EXPLAIN (%s) %s', options, query) LOOP
+    -- one row per line in text format, one row in all for JSON and YAML
+    line := regexp_replace(line, '((actual rows=|"?Actual Rows"?: )[0-9]+)\.00', '\1', 'g');
+    line := regexp_replace(line, '^ *"?Disabled"?: false,?\n', '', 'gn');
+    "QUERY PLAN" := line;
+    RETURN NEXT;
+  END LOOP;
+END
+$$;

@@ -55,8 +55,8 @@ typedef struct ItemParseState
 	char	  **values;			/* per column, for the current item */
 	bool	   *field_cols;		/* columns the current item field feeds */
 	bool		field_wanted;
-	char	   *nested_start;	/* start of a nested value of a wanted field */
-	char	   *item_start;		/* start of the current item's text */
+	const char *nested_start;	/* start of a nested value of a wanted field */
+	const char *item_start;		/* start of the current item's text */
 	bool		want_whole_item;
 } ItemParseState;
 
@@ -109,7 +109,7 @@ static void
 finish_nested(ItemParseState *st)
 {
 	/* the nested value of a wanted field, as JSON text */
-	char	   *end = st->lex->prev_token_terminator;
+	const char *end = st->lex->prev_token_terminator;
 	char	   *text = pnstrdup(st->nested_start, end - st->nested_start);
 
 	for (int i = 0; i < st->natts; i++)

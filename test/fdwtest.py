@@ -38,11 +38,16 @@ def finish():
 
 
 def pg_tool(name):
-    """A PostgreSQL client program: from PATH, else from pg_config --bindir."""
-    found = shutil.which(name)
-    if found:
-        return found
-    bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+    """A PostgreSQL client program: from the bindir of $PG_CONFIG when set (the
+    version scripts/test.sh built and started), else from PATH, else from
+    pg_config --bindir."""
+    pg_config = os.environ.get("PG_CONFIG")
+    if not pg_config:
+        found = shutil.which(name)
+        if found:
+            return found
+        pg_config = "pg_config"
+    bindir = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
                             check=True).stdout.strip()
     return os.path.join(bindir, name)
 
