@@ -1126,6 +1126,39 @@ api_detail(UsageTransfer *x)
 					usage_api_text(x->buf, x->len, API_TEXT_MAX_BYTES));
 }
 
+
+/*
+ * The extension's own words for a transport failure, the same with every
+ * libcurl version (libcurl's texts change between releases; its own
+ * message goes to the server log).
+ */
+static const char *
+transport_failure_text(CURLcode rc)
+{
+	switch (rc)
+	{
+		case CURLE_COULDNT_CONNECT:
+			return "could not connect to the server";
+		case CURLE_COULDNT_RESOLVE_HOST:
+			return "could not resolve the server's host name";
+		case CURLE_COULDNT_RESOLVE_PROXY:
+			return "could not resolve the proxy's host name";
+		case CURLE_OPERATION_TIMEDOUT:
+			return "timed out";
+		case CURLE_SEND_ERROR:
+			return "could not send the request";
+		case CURLE_RECV_ERROR:
+			return "could not receive the response";
+		case CURLE_GOT_NOTHING:
+			return "the server closed the connection without an answer";
+		case CURLE_PARTIAL_FILE:
+			return "the connection closed before the whole response arrived";
+		case CURLE_SSL_CONNECT_ERROR:
+			return "the TLS handshake failed";
+		default:
+			return curl_easy_strerror(rc);
+	}
+}
 /*
  * ereport the final failure of a transfer.  what names the caller's
  * context, e.g. "request for foreign table usage.t".
@@ -1178,8 +1211,10 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 						 errmsg_plural("%s %s failed after %d attempt: %s",
 									   "%s %s failed after %d attempts: %s",
 									   tries, x->method, path, tries,
-									   curl_easy_strerror(x->result)),
-						 errdetail("libcurl reported: %s.", curl_text),
+									   transport_failure_text(x->result)),
+						 errdetail("The last attempt ended with libcurl error code %d.",
+								   (int) x->result),
+						 errdetail_log("libcurl reported: %s.", curl_text),
 						 errhint("Check base_url, the network, proxy and timeout_ms / max_retries of the server."),
 						 errcontext("%s", what)));
 				break;
@@ -1192,7 +1227,9 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
 						 errmsg("%s %s failed: the server's TLS certificate could not be verified",
 								x->method, path),
-						 errdetail("libcurl reported: %s.", curl_text),
+						 errdetail("The last attempt ended with libcurl error code %d.",
+								   (int) x->result),
+						 errdetail_log("libcurl reported: %s.", curl_text),
 						 errhint("Use the server option ca_file to trust a private certificate authority."),
 						 errcontext("%s", what)));
 				break;
