@@ -70,25 +70,30 @@ SEED = int(os.environ.get("SMITH_SEED", "20240107"))
 TIMEOUT = int(os.environ.get("SMITH_TIMEOUT", "150"))
 MIN_SHARE = 0.95            # sqlsmith must get through this share of QUERIES
 
-# Faults are "sticky" (decided by a hash of the request, test/MOCK.md): the
-# same request gets the same answer in every run, whatever the order of the
-# requests, so that the outcome of each query, and with it the queries sqlsmith
-# generates next (it steers by past outcomes), repeat from run to run.  They hit
-# the two routes whose requests carry only values from the fixtures, not the
-# daily route, whose open-ended ranges end "now" (except one fixed PLTU range).
-# A sticky 5xx persists beyond the retries: the query fails with HV000.
+# Faults are "sticky" (decided by a hash of the request, test/MOCK.md) or aimed
+# at one request: the same request gets the same answer in every run, whatever
+# the order of the requests, so that the outcome of each query, and with it the
+# queries sqlsmith generates next (it steers by past outcomes), repeat from run
+# to run.  The sticky ones hit the two routes whose requests carry only values
+# from the fixtures, not the daily route, whose open-ended ranges end "now"
+# (except one fixed PLTU range).  A sticky 5xx persists beyond the retries: the
+# query fails with HV000.
 API = {"path_regex": "^/smp/|/consumption-by-folder$"}
 FAULTS = [
     {"name": "503", "match": API, "times": -1, "p": 0.05, "seed": 11, "sticky": True,
      "action": {"status": 503}},
     {"name": "500", "match": API, "times": -1, "p": 0.03, "seed": 12, "sticky": True,
      "action": {"status": 500}},
-    {"name": "bad_json", "match": API, "times": -1, "p": 0.03, "seed": 13, "sticky": True,
-     "action": {"body_raw": '{"items": [{"folderKey": "x", "consumedBy'}},
-    {"name": "delay_50ms", "match": API, "times": -1, "p": 0.05, "seed": 14, "sticky": True,
+    # flows_some's fan-out: one of its three requests (flow-0003) gets a malformed body
+    {"name": "bad_json", "match": {"path_regex": "^/smp/", "query": {"flowId": "flow-0003"}}, "times": -1,
+     "action": {"body_raw": '{"connectionUsageCloudFlows": [{"flowId": "x", "environ'}},
+    {"name": "delay_50ms", "match": API, "times": -1, "p": 0.15, "seed": 14, "sticky": True,
      "action": {"delay_ms": 50}},
-    {"name": "bad_number", "match": {"path_regex": "/consumption-by-folder$"}, "times": -1, "p": 0.04,
-     "seed": 15, "sticky": True, "action": {"item_patch": {"consumedBySelf": "n/a"}}},
+    # folder_fanout's fan-out: one of its four requests (tenant 3333..., AIU) has a bad number
+    {"name": "bad_number", "match": {"path_regex": "/consumption-by-folder$",
+                                     "body": {"tenantId": "33333333-3333-3333-3333-333333333333",
+                                              "consumableCode": "AIU", "aggregateByOwnership": True}},
+     "times": -1, "action": {"item_patch": {"consumedBySelf": "n/a"}}},
     {"name": "daily_pltu_bad_number", "match": {"path_regex": "/daily-consumption-by-service$",
                                                  "body": {"consumableCode": "PLTU"}},
      "times": -1, "p": 0.3, "seed": 16, "sticky": True, "action": {"item_patch": {"consumedAmount": "n/a"}}},
@@ -99,12 +104,13 @@ FAULTS = [
 KNOWN_PG_BUGS = {
     "typmodout-called-directly": (
         r"^invalid (INTERVAL|TIME|TIMESTAMP|NUMERIC|BIT|VARCHAR|CHAR)\w* typmod",
-        "sqlsmith calls a type's typmod output function (intervaltypmodout(47), ...) with a "
-        "random integer; those functions elog() on a value no column could have"),
-    "unknownsend-coercion": (
+        "sqlsmith calls a type's typmod output function with a random integer; the function "
+        "elog()s (XX000) on a value no column can have: SELECT intervaltypmodout(47)"),
+    "unknown-to-text-coercion": (
         r"^failed to find conversion function from unknown to ",
-        "a literal passed to a function taking type unknown (pg_catalog.unknownsend('x'), "
-        "unknownout) cannot be coerced: elog() in coerce_type, PostgreSQL's own"),
+        "a CASE over expressions cast to type unknown has no coercion (elog XX000 in "
+        "coerce_type): SELECT CASE WHEN false THEN nullif(NULL::unknown, NULL::unknown)::unknown "
+        "ELSE NULL::unknown END"),
 }
 
 # What makes a log record an internal error (besides SQLSTATE class XX).
