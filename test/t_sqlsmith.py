@@ -173,6 +173,8 @@ def analyse_log(text):
         body = head[m.end():] if m else head
         if any(re.search(p, body) for p in CRASH_PATTERNS):
             crashes.append(body)
+        if body.startswith("DETAIL:  Failed process was running: ") and crashes:
+            crashes[-1] += "\n    " + "\n    ".join([body[len("DETAIL:  "):]] + rec[1:])
         if body.startswith("STATEMENT:  ") and pid in last_error:
             last_error.pop(pid)["statement"] = "\n".join([body[len("STATEMENT:  "):]] + rec[1:])
             continue
