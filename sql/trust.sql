@@ -133,6 +133,16 @@ SELECT count(*) FROM usage.consumption_by_folder c, t_tenants t, t_owner f
 SELECT t.name, count(*) FROM usage.cloud_flow_connection_usage u
   JOIN (VALUES ('contoso'), ('fabrikam'), ('nobody')) t(name) ON u.tenant = t.name
  GROUP BY 1 ORDER BY 1;
+-- a semi-join on the echo column: the tenants are sent, the rows are exact
+CREATE TABLE t_names (name text);
+INSERT INTO t_names VALUES ('contoso'), ('fabrikam'), ('fabrikam'), (NULL);
+ANALYZE t_names;
+\! python3 test/mockctl.py reset
+SELECT count(*) FROM usage.cloud_flow_connection_usage u WHERE u.tenant IN (SELECT name FROM t_names);
+SELECT count(*) FROM usage.cloud_flow_connection_usage u
+ WHERE EXISTS (SELECT 1 FROM t_names n WHERE n.name = u.tenant);
+\! python3 test/mockctl.py requests --sorted
+DROP TABLE t_names;
 -- no join order can send it: the documented error, with its HINT
 SELECT count(*) FROM usage.consumption_by_folder c FULL JOIN t_tenants t ON c.tenant_id = t.id
  WHERE c.consumable_code = 'RU' AND c.start_date = '2024-01-01 00:00+00'
