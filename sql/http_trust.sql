@@ -134,8 +134,8 @@ DROP DATABASE usage_fdw_latin1;
 -- 5. totalCount summed over a fan-out saturates instead of wrapping around
 \! python3 test/mockctl.py reset
 \! python3 test/mockctl.py fault '{"match": {"path_regex": "cloudflows"}, "times": -1, "action": {"body_raw": "{\"connectionUsageCloudFlows\": [], \"totalCount\": 9223372036854775807}"}}'
-EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF)
-SELECT * FROM usage.cloud_flow_connection_usage WHERE flow_id IN ('flow-0001', 'flow-0002');
+SELECT * FROM explain_stable($q$SELECT * FROM usage.cloud_flow_connection_usage WHERE flow_id IN ('flow-0001', 'flow-0002')$q$,
+                             'ANALYZE, BUFFERS OFF, COSTS OFF, TIMING OFF, SUMMARY OFF');
 
 -- 7. Content-Type: media type in any case, +json suffixes, charset utf-8
 \! python3 test/mockctl.py reset

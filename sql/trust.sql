@@ -85,12 +85,14 @@ SELECT count(*) FROM usage.cloud_flow_connection_usage WHERE tenant = 'contoso':
 -- a clause that narrows a parameter that is sent is fine
 SELECT count(*) FROM usage.cloud_flow_connection_usage
  WHERE tenant IN ('contoso', 'fabrikam') AND tenant LIKE 'c%';
--- in PL/pgSQL too
+-- in PL/pgSQL too (without the CONTEXT lines, which PostgreSQL 18 words differently)
+\set SHOW_CONTEXT never
 CREATE FUNCTION count_like(p text) RETURNS bigint LANGUAGE plpgsql AS $$
 BEGIN
   RETURN (SELECT count(*) FROM usage.cloud_flow_connection_usage WHERE tenant LIKE p);
 END $$;
 SELECT count_like('contoso');
+\set SHOW_CONTEXT errors
 DROP FUNCTION count_like(text);
 
 -- 3. a boolean parameter on a column that is not boolean: through its text
