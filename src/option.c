@@ -67,6 +67,7 @@ static const UsageOptionDef usage_options[] = {
 	{"scope", CTX_SERVER, OPT_STRING},
 	{"page_size", CTX_SERVER | CTX_TABLE, OPT_INT, 1, 1000},
 	{"max_concurrency", CTX_SERVER | CTX_TABLE, OPT_INT, 1, 64},
+	{"batch_size", CTX_SERVER | CTX_TABLE, OPT_INT, 1, 10000},
 	{"timeout_ms", CTX_SERVER, OPT_INT, 1, 3600000},
 	{"connect_timeout_ms", CTX_SERVER, OPT_INT, 1, 3600000},
 	{"max_retries", CTX_SERVER, OPT_INT, 0, 100},
@@ -387,6 +388,7 @@ usage_fdw_validator(PG_FUNCTION_ARGS)
 			if (find_option(d->defname)->contexts & CTX_SERVER &&
 				strcmp(d->defname, "page_size") != 0 &&
 				strcmp(d->defname, "max_concurrency") != 0 &&
+				strcmp(d->defname, "batch_size") != 0 &&
 				usage_find_param_by_option(ep, d->defname) < 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
@@ -460,6 +462,8 @@ apply_options(UsageOptions *opts, List *options)
 			(void) parse_int_option(v, &opts->page_size);
 		else if (strcmp(d->defname, "max_concurrency") == 0)
 			(void) parse_int_option(v, &opts->max_concurrency);
+		else if (strcmp(d->defname, "batch_size") == 0)
+			(void) parse_int_option(v, &opts->batch_size);
 		else if (strcmp(d->defname, "timeout_ms") == 0)
 			(void) parse_int_option(v, &opts->timeout_ms);
 		else if (strcmp(d->defname, "connect_timeout_ms") == 0)
@@ -507,6 +511,7 @@ usage_get_options(Oid foreigntableid)
 												  get_rel_name(foreigntableid));
 	opts->page_size = 1000;
 	opts->max_concurrency = 8;
+	opts->batch_size = 100;
 	opts->timeout_ms = 30000;
 	opts->connect_timeout_ms = 10000;
 	opts->max_retries = 5;
