@@ -201,6 +201,15 @@ SELECT r.n, u.connection_id FROM refs r
   JOIN usage.cloud_flow_connection_usage u ON u.flow_id = r.flow_id;
 RESET usage_fdw.enable_batched_join;
 
+-- a request of the batch that finally fails fails the statement (HV000), cleanly
+\! python3 test/mockctl.py reset
+\! python3 test/mockctl.py fault '{"match": {"query": {"flowId": "flow-0002"}}, "times": -1, "action": {"status": 500}}'
+SELECT count(*) FROM refs r
+  LEFT JOIN usage.cloud_flow_connection_usage u ON u.flow_id = r.flow_id;
+\! python3 test/mockctl.py reset
+SELECT count(*) FROM refs r
+  LEFT JOIN usage.cloud_flow_connection_usage u ON u.flow_id = r.flow_id;
+
 DROP TABLE refs, tenant_codes, owners, many_flows;
 DROP FOREIGN TABLE flows_b2;
 DROP FUNCTION batch_vs_nestloop(text);
