@@ -51,6 +51,10 @@ FAN_LATENCY_MS = 50
 PAGE_LATENCY_MS = 20
 CONSUMER_SLEEP_MS = 15
 NL_OUTER = 50
+# (g) the natural join against the = ANY form
+JOIN_KEYS = 200
+JOIN_LATENCY_MS = 50
+NO_BATCH = "SET usage_fdw.enable_batched_join = off;"
 
 
 class BenchError(Exception):
@@ -190,8 +194,11 @@ CREATE TABLE bench_tenants (tenant_id text PRIMARY KEY);
 INSERT INTO bench_tenants SELECT unnest(ARRAY[%(tenants)s]);
 CREATE TABLE bench_flows (flow_id text PRIMARY KEY);
 INSERT INTO bench_flows SELECT 'flow-' || lpad(g::text, 4, '0') FROM generate_series(1, %(nl)d) g;
-ANALYZE bench_tenants, bench_flows;
-""" % {"url": url, "org": ORG, "nl": NL_OUTER,
+-- (g) the keys of the natural join
+CREATE TABLE bench_join_flows (id text PRIMARY KEY);
+INSERT INTO bench_join_flows SELECT 'flow-' || lpad(g::text, 4, '0') FROM generate_series(1, %(jk)d) g;
+ANALYZE bench_tenants, bench_flows, bench_join_flows;
+""" % {"url": url, "org": ORG, "nl": NL_OUTER, "jk": JOIN_KEYS,
        "tenants": ", ".join(sql_literal(t) for t in tenants)})
 
 
@@ -315,7 +322,7 @@ def bench_nestloop(runs):
     for i, latency in enumerate((0, PAGE_LATENCY_MS)):
         def run():
             mock_reset(latency_ms=latency)
-            r = explain(q)
+            r = explain(q, pre=NO_BATCH)
             if "Nested Loop" not in plan_shape(r["plan"]) or r["loops"] != NL_OUTER:
                 raise BenchError("expected a nested loop with %d loops, got %s (loops %s)"
                                  % (NL_OUTER, " > ".join(plan_shape(r["plan"])), r["loops"]))
@@ -341,7 +348,8 @@ def bench_nestloop(runs):
         return r
 
     rs = median_of(runs, run2)
-    shape = [n for n in plan_shape(rs[0]["plan"]) if n in ("Nested Loop", "Hash Join", "Merge Join")]
+    shape = [n for n in plan_shape(rs[0]["plan"])
+             if n in ("Nested Loop", "Hash Join", "Merge Join", "Custom Scan")]
     rows.append(("d3", "same join on AvePoint flow_id ({:,} rows), latency %d ms".format(STREAM_ROWS)
                  % PAGE_LATENCY_MS,
                  fmt_s(med(rs, "ms")),
@@ -363,6 +371,44 @@ def bench_nestloop(runs):
                  fmt_s(med(rs, "ms")),
                  "one fan-out of %d requests, 8 at a time (max_concurrency default)"
                  % med(rs, "mock")))
+    return rows
+
+
+def bench_join(runs):
+    """The natural join of JOIN_KEYS local flow ids with the AvePoint table
+    (the batched key join), next to the same keys as = ANY (ARRAY(SELECT ...))
+    (one fan-out)."""
+    rows = []
+    join_q = ("SELECT count(*) FROM bench_join_flows l"
+              " JOIN usage.cloud_flow_connection_usage u ON u.flow_id = l.id")
+    any_q = ("SELECT count(*) FROM usage.cloud_flow_connection_usage u"
+             " WHERE u.flow_id = ANY (ARRAY(SELECT id FROM bench_join_flows))")
+
+    def run(query, pre="", want=None):
+        def once():
+            mock_reset(avepoint_rows=2 * JOIN_KEYS, latency_ms=JOIN_LATENCY_MS)
+            r = explain(query, pre=pre)
+            r["mock"] = len(mock_requests())
+            shape = plan_shape(r["plan"])
+            if want and want not in shape:
+                raise BenchError("expected a %s, got %s" % (want, " > ".join(shape)))
+            if r["mock"] != JOIN_KEYS:
+                raise BenchError("expected %d requests, the mock saw %d" % (JOIN_KEYS, r["mock"]))
+            return r
+        return median_of(runs, once)
+
+    rj = run(join_q, want="Custom Scan")
+    ra = run(any_q)
+    tj, ta = med(rj, "ms"), med(ra, "ms")
+    rows.append(("g1", "natural join of %d local keys, latency %d ms (batched key join)"
+                 % (JOIN_KEYS, JOIN_LATENCY_MS), fmt_s(tj),
+                 "%d requests, %.2fx the = ANY form (g2), target within 2x; one request per"
+                 " outer row in turn would take at least %d x %d ms = %s"
+                 % (med(rj, "mock"), tj / ta, JOIN_KEYS, JOIN_LATENCY_MS,
+                    fmt_s(JOIN_KEYS * JOIN_LATENCY_MS))))
+    rows.append(("g2", "same keys as u.flow_id = ANY (ARRAY(SELECT ...))", fmt_s(ta),
+                 "one fan-out of %d requests, 8 at a time (max_concurrency default)"
+                 % med(ra, "mock")))
     return rows
 
 
@@ -506,16 +552,22 @@ What the figures mean (medians of %(runs)d runs; the mock API runs on the same m
          requests run max_concurrency at a time.  Target: close to linear speed-up.
   c1-c2  LIMIT stops paging: the page read plus at most one fetched ahead (<= 2 requests);
          the prefetched page is abandoned, not waited for.
-  d1-d4  A join clause on a parameter column becomes a parameterized scan: one request per
-         outer row, sequential, so the cost is outer rows x latency.  d1-d2 use UiPath's
-         required tenant_id, so the nested loop is the only possible plan.  d3 shows what
-         the planner picks when the parameter is optional (AvePoint flow_id), from its
+  d1-d4  With the batched key join off (usage_fdw.enable_batched_join), a join clause on a
+         parameter column becomes a parameterized scan: one request per outer row,
+         sequential, so the cost is outer rows x latency.  d1-d2 use UiPath's required
+         tenant_id (batched join off: the nested loop is then the only plan).  d3 shows what
+         the planner picks (batched join on) when the parameter is optional (AvePoint flow_id), from its
          estimate of 25,000 rows per unfiltered request; d4 hands the keys over as one
          array instead, so they become a concurrent fan-out.
   e1-e4  Query cancel and statement_timeout are served while waiting on the network and
          while sleeping before a retry.  Target: < 500 ms.
   f1     Parsing and converting one large body with PostgreSQL's JSON parser (the
          execution time not spent waiting on HTTP: parse, type input functions, tuples).
+  g1-g2  The natural join of 200 local flow ids with the AvePoint table (50 ms latency): the
+         batched key join reads the outer rows in batches (batch_size 100) and fetches
+         the distinct keys of each batch as one concurrent fan-out, like the = ANY form
+         (g2) does in one, instead of one request per outer row, one after another (the
+         parameterized nested loop, d1-d2).  Target: g1 within 2x of g2.
 """
 
 
@@ -534,7 +586,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")),
                     help="runs per measurement (median); default 3 or $BENCH_RUNS")
-    ap.add_argument("--only", default="abcdef",
+    ap.add_argument("--only", default="abcdefg",
                     help="which groups to run, e.g. 'ae' (default: all)")
     args = ap.parse_args()
     mock_url = os.environ.get("MOCK_URL")
@@ -547,7 +599,8 @@ def main():
     setup(mock_url)
     groups = (("a", "streaming", bench_stream), ("b", "fan-out", bench_fanout),
               ("c", "LIMIT", bench_limit), ("d", "nested loop", bench_nestloop),
-              ("e", "cancel", bench_cancel), ("f", "JSON parsing", bench_json))
+              ("e", "cancel", bench_cancel), ("f", "JSON parsing", bench_json),
+              ("g", "natural join", bench_join))
     rows = []
     failed = []
     for key, name, fn in groups:

@@ -14,8 +14,8 @@
 #
 # Environment knobs:
 #   BENCH_RUNS=n          runs per measurement, the median is shown (default 3)
-#   BENCH_ONLY=abcdef     groups to run (a streaming, b fan-out, c LIMIT,
-#                         d nested loop, e cancel, f JSON parsing)
+#   BENCH_ONLY=abcdefg    groups to run (a streaming, b fan-out, c LIMIT,
+#                         d nested loop, e cancel, f JSON parsing, g natural join)
 #   USAGE_FDW_KEEP=1      keep the temporary directory (logs) even on success
 set -uo pipefail
 
@@ -100,4 +100,4 @@ unset PGDATABASE PGSERVICE PGOPTIONS PGPASSWORD PGAPPNAME
 
 # --- 4. the benchmark -------------------------------------------------------
 say "benchmark (BENCH_RUNS=${BENCH_RUNS:-3})"
-"$PYTHON" -u "$REPO/bench/bench.py" --runs "${BENCH_RUNS:-3}" --only "${BENCH_ONLY:-abcdef}"
+"$PYTHON" -u "$REPO/bench/bench.py" --runs "${BENCH_RUNS:-3}" --only "${BENCH_ONLY:-abcdefg}"

@@ -3,6 +3,8 @@
 -- (nested loop, one request per outer value)
 --
 SET timezone = 'UTC';
+-- (the batched key join is tested in batchjoin: here, the nested loop)
+SET usage_fdw.enable_batched_join = off;
 CREATE TABLE local_flows (id text PRIMARY KEY, owner text);
 INSERT INTO local_flows SELECT 'flow-' || lpad(g::text, 4, '0'), 'owner' || (g % 3)
   FROM generate_series(1, 10) g;
@@ -63,4 +65,5 @@ SELECT count(*) FROM tenants t
  WHERE d.consumable_code = 'RU' AND d.date >= '2024-01-01';
 DROP TABLE local_flows, flow_refs, tenants;
 \! python3 test/mockctl.py reset
+RESET usage_fdw.enable_batched_join;
 RESET timezone;

@@ -60,4 +60,17 @@ usage_compat_foreignscan_path(PlannerInfo *root, RelOptInfo *rel, double rows,
 #endif
 }
 
+/*
+ * A join path of the batched join (batchjoin.c) weighs the disabled nodes
+ * of its inputs, from PostgreSQL 18 on (before, their disable_cost is in
+ * their costs already).
+ */
+static inline void
+usage_compat_join_disabled_nodes(Path *path, Path *outer, Path *inner)
+{
+#if PG_VERSION_NUM >= 180000
+	path->disabled_nodes = outer->disabled_nodes + inner->disabled_nodes;
+#endif
+}
+
 #endif							/* USAGE_FDW_COMPAT_H */

@@ -54,6 +54,8 @@ describe_expr(Node *e)
 
 		if (p->paramkind == PARAM_EXTERN)
 			return psprintf("query parameter $%d", p->paramid);
+		if (p->paramid < 0)
+			return "each key of the batch, at execution";
 		return "value from a join or subquery, at execution";
 	}
 	return "expression evaluated at execution";

@@ -69,6 +69,7 @@ static const UsageOptionDef usage_options[] = {
 	{"max_concurrency", CTX_SERVER | CTX_TABLE, OPT_INT, 1, 64},
 	{"async_capable", CTX_SERVER | CTX_TABLE, OPT_BOOL},
 	{"max_pages", CTX_SERVER | CTX_TABLE, OPT_INT, 1, USAGE_MAX_PAGES_PER_CALL},
+	{"batch_size", CTX_SERVER | CTX_TABLE, OPT_INT, 1, 10000},
 	{"timeout_ms", CTX_SERVER, OPT_INT, 1, 3600000},
 	{"connect_timeout_ms", CTX_SERVER, OPT_INT, 1, 3600000},
 	{"max_retries", CTX_SERVER, OPT_INT, 0, 100},
@@ -391,6 +392,7 @@ usage_fdw_validator(PG_FUNCTION_ARGS)
 				strcmp(d->defname, "max_concurrency") != 0 &&
 				strcmp(d->defname, "async_capable") != 0 &&
 				strcmp(d->defname, "max_pages") != 0 &&
+				strcmp(d->defname, "batch_size") != 0 &&
 				usage_find_param_by_option(ep, d->defname) < 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
@@ -468,6 +470,8 @@ apply_options(UsageOptions *opts, List *options)
 			(void) parse_bool(v, &opts->async_capable);
 		else if (strcmp(d->defname, "max_pages") == 0)
 			(void) parse_int_option(v, &opts->max_pages);
+		else if (strcmp(d->defname, "batch_size") == 0)
+			(void) parse_int_option(v, &opts->batch_size);
 		else if (strcmp(d->defname, "timeout_ms") == 0)
 			(void) parse_int_option(v, &opts->timeout_ms);
 		else if (strcmp(d->defname, "connect_timeout_ms") == 0)
@@ -517,6 +521,7 @@ usage_get_options(Oid foreigntableid)
 	opts->max_concurrency = 8;
 	opts->async_capable = true;
 	opts->max_pages = 100000;
+	opts->batch_size = 100;
 	opts->timeout_ms = 30000;
 	opts->connect_timeout_ms = 10000;
 	opts->max_retries = 5;

@@ -82,7 +82,9 @@ typedef struct UsagePlanInfo
 /* one logical request: a combination of parameter values, and its pages */
 typedef struct UsageCall
 {
+	UsageValueSet *sets;		/* the values it chooses from */
 	int		   *choice;			/* per parameter: index into its values */
+	int			tuple;			/* batched join: its key tuple, else -1 */
 	Datum	   *echo;			/* per attribute: echo value */
 	bool	   *echo_null;
 	char	   *url;			/* of the page requested last */
@@ -113,6 +115,7 @@ typedef struct UsageScanState
 	int			natts;
 	List	   *conds;
 	List	   *expr_states;
+	UsageBatchKeys *batch;		/* keys from a batched join, or NULL */
 	char	   *what;			/* for error context */
 
 	MemoryContext scan_cxt;		/* per (re)scan: values, calls */
@@ -123,6 +126,7 @@ typedef struct UsageScanState
 	bool		started;
 	UsageValueSet *sets;
 	int			ncalls;
+	int			maxcalls;
 	UsageCall  *calls;
 	int			cur_call;		/* call whose rows are being returned */
 	int			next_start;		/* first call not yet started */
@@ -168,6 +172,9 @@ static void usageForeignAsyncRequest(AsyncRequest *areq);
 static void usageForeignAsyncConfigureWait(AsyncRequest *areq);
 static void usageForeignAsyncNotify(AsyncRequest *areq);
 #endif
+static UsageBatchKeys *batch_keys_from_list(List *list);
+static List *batch_key_conds(UsageBatchKeys *batch, int expr_base, UsageCondOp op);
+static void begin_batch_requests(UsageScanState *st, ExprContext *econtext);
 
 void		_PG_init(void);
 
@@ -175,6 +182,7 @@ void
 _PG_init(void)
 {
 	usage_http_init();
+	usage_batch_init();
 }
 
 Datum
@@ -665,6 +673,9 @@ usageGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	UsagePushdown pd = {0};
 	ListCell   *lc;
 	List	   *fdw_private;
+	List	   *batch_keys = best_path->fdw_private;	/* from batchjoin.c */
+	UsageBatchKeys *batch = batch_keys_from_list(batch_keys);
+	List	   *supplied;
 	int			missing;
 
 	/*
@@ -680,13 +691,18 @@ usageGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		usage_classify_clause(root, baserel, info->opts->endpoint, info->cols,
 							  rinfo, PATH_REQ_OUTER(&best_path->path), &pd);
 	}
-	missing = missing_param(info->opts->endpoint, info->opts, pd.conds,
+	/* the keys of a batched join supply their parameters too */
+	supplied = list_concat(list_copy(pd.conds),
+						   batch_key_conds(batch, -1, USAGE_OP_EQ));
+	missing = missing_param(info->opts->endpoint, info->opts, supplied,
 							info->tested);
 	if (missing >= 0)
 		report_missing_param(info, missing);
 
 	fdw_private = list_make2(makeString(pstrdup(info->opts->endpoint->name)),
 							 usage_conds_to_list(pd.conds));
+	if (batch_keys != NIL)
+		fdw_private = lappend(fdw_private, batch_keys);
 
 	return make_foreignscan(tlist,
 							extract_actual_clauses(scan_clauses, false),
@@ -749,7 +765,8 @@ reset_scan(UsageScanState *st)
 	st->started = false;
 	st->sets = NULL;
 	st->calls = NULL;
-	st->ncalls = 0;
+	st->ncalls = st->maxcalls = 0;
+	st->filling = NULL;
 	st->cur_call = 0;
 	st->next_start = 0;
 	st->rows = NULL;
@@ -775,6 +792,8 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 	st->natts = st->tupdesc->natts;
 	st->cols = usage_map_columns(rel, st->ep,
 								 (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0);
+	if (list_length(fsplan->fdw_private) >= 3)
+		st->batch = batch_keys_from_list(lthird(fsplan->fdw_private));
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -844,42 +863,69 @@ combination(const UsageEndpoint *ep, const UsageValueSet *sets, int k,
 }
 
 /*
+ * Add the calls of one set of values: one per combination that can hold.
+ * tuple is the key tuple of a batched join they are made for, or -1.
+ */
+static void
+add_calls(UsageScanState *st, UsageValueSet *sets, bool empty, int tuple)
+{
+	const UsageEndpoint *ep = st->ep;
+	double		n = empty ? 0 : 1;
+
+	for (int p = 0; p < ep->nparams && n > 0; p++)
+		n *= Max(sets[p].nvalues, 1);
+	if (st->ncalls + n > USAGE_MAX_REQUESTS_PER_SCAN)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the query on foreign table %s would need %.0f requests, more than the limit of %d",
+						st->opts->table_name, st->ncalls + n, USAGE_MAX_REQUESTS_PER_SCAN),
+				 errhint("Narrow the IN lists of the WHERE clause.")));
+	if (n == 0)
+		return;
+	if (st->ncalls + (int) n > st->maxcalls)
+	{
+		st->maxcalls = Max(st->ncalls + (int) n, st->maxcalls * 2);
+		st->calls = st->calls ?
+			repalloc(st->calls, sizeof(UsageCall) * st->maxcalls) :
+			palloc(sizeof(UsageCall) * st->maxcalls);
+	}
+	for (int k = 0; k < (int) n; k++)
+	{
+		UsageCall  *call = &st->calls[st->ncalls];
+
+		memset(call, 0, sizeof(UsageCall));
+		call->sets = sets;
+		call->tuple = tuple;
+		call->choice = palloc0(sizeof(int) * ep->nparams);
+		combination(ep, sets, k, call->choice);
+		if (combination_holds(ep, sets, call->choice))
+			st->ncalls++;
+	}
+}
+
+/*
  * Evaluate the parameters and lay out the requests of this (re)scan: one
- * call per combination of values that can hold.
+ * call per combination of values that can hold; under a batched join, that
+ * for each key tuple of the batch in turn.
  */
 static void
 begin_requests(ForeignScanState *node, UsageScanState *st)
 {
 	ExprContext *econtext = node->ss.ps.ps_ExprContext;
 	MemoryContext old = MemoryContextSwitchTo(st->scan_cxt);
-	const UsageEndpoint *ep = st->ep;
 	bool		empty;
-	double		n = 1;
 
-	st->sets = usage_evaluate_params(ep, st->opts, st->cols, st->natts,
-									 st->conds, st->expr_states, econtext, &empty);
-	if (empty)
-		n = 0;
-	for (int p = 0; p < ep->nparams && n > 0; p++)
-		n *= Max(st->sets[p].nvalues, 1);
-	if (n > USAGE_MAX_REQUESTS_PER_SCAN)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("the query on foreign table %s would need %.0f requests, more than the limit of %d",
-						st->opts->table_name, n, USAGE_MAX_REQUESTS_PER_SCAN),
-				 errhint("Narrow the IN lists of the WHERE clause.")));
-
-	st->calls = n > 0 ? palloc0(sizeof(UsageCall) * (int) n) : NULL;
-	st->ncalls = 0;
-	for (int k = 0; k < (int) n; k++)
+	st->ncalls = st->maxcalls = 0;
+	st->calls = NULL;
+	if (st->batch == NULL)
 	{
-		UsageCall  *call = &st->calls[st->ncalls];
-
-		call->choice = palloc0(sizeof(int) * ep->nparams);
-		combination(ep, st->sets, k, call->choice);
-		if (combination_holds(ep, st->sets, call->choice))
-			st->ncalls++;
+		st->sets = usage_evaluate_params(st->ep, st->opts, st->cols, st->natts,
+										 st->conds, st->expr_states, econtext,
+										 &empty);
+		add_calls(st, st->sets, empty, -1);
 	}
+	else
+		begin_batch_requests(st, econtext);
 	st->started = true;
 	MemoryContextSwitchTo(old);
 }
@@ -920,7 +966,7 @@ start_call(UsageScanState *st, int k)
 
 		if (c->kind != USAGE_COL_ECHO)
 			continue;
-		set = &st->sets[c->param];
+		set = &call->sets[c->param];
 		if (set->values == NULL)
 			call->echo_null[i] = true;
 		else
@@ -932,8 +978,8 @@ start_call(UsageScanState *st, int k)
 		}
 	}
 
-	call->url = usage_build_url(st->opts, st->sets, call->choice);
-	call->body = usage_build_body(st->opts, st->sets, call->choice);
+	call->url = usage_build_url(st->opts, call->sets, call->choice);
+	call->body = usage_build_body(st->opts, call->sets, call->choice);
 	MemoryContextSwitchTo(old);
 
 	send_page(st, call);
@@ -1344,9 +1390,30 @@ usageExplainForeignScan(ForeignScanState *node, ExplainState *es)
 	char	   *legend = NULL;
 	int			fanout;
 	char	   *request;
+	List	   *conds = st->conds;
+	List	   *exprs = fsplan->fdw_exprs;
 
+	if (st->batch)
+	{
+		/* each key of the batch, shown as a value known at execution */
+		conds = list_concat(list_copy(conds),
+							batch_key_conds(st->batch, list_length(exprs),
+											USAGE_OP_ANY));
+		exprs = list_copy(exprs);
+		for (int k = 0; k < st->batch->nkeys; k++)
+		{
+			Param	   *p = makeNode(Param);
+
+			p->paramkind = PARAM_EXEC;
+			p->paramid = -1;	/* explain.c: a key of the batch */
+			p->paramtype = st->batch->valtypes[k];
+			p->paramtypmod = -1;
+			p->location = -1;
+			exprs = lappend(exprs, p);
+		}
+	}
 	request = usage_describe_request(st->opts->endpoint, st->opts, st->cols,
-									 st->natts, st->conds, fsplan->fdw_exprs,
+									 st->natts, conds, exprs,
 									 &fanout, &body, &legend);
 	ExplainPropertyText("Request", request, es);
 	if (body)
@@ -1543,3 +1610,233 @@ usageForeignAsyncNotify(AsyncRequest *areq)
 }
 
 #endif							/* PG_VERSION_NUM >= 140000 */
+
+/* ----------------------------------------------------------------
+ *		The scan side of a batched key join (batchjoin.c)
+ *
+ * The batched join plans the foreign table's scan as a plain scan whose
+ * ForeignPath (and then the plan's fdw_private, third element) lists the
+ * parameters its keys supply, as (param, column type, value type) integer
+ * lists.  Before each rescan the join hands over the distinct key tuples
+ * of a batch; the scan makes the requests of each tuple in turn, and tells
+ * for each row which tuple's request it came from.
+ * ----------------------------------------------------------------
+ */
+
+/* The batch keys of a plan's fdw_private (NIL: none, NULL). */
+static UsageBatchKeys *
+batch_keys_from_list(List *list)
+{
+	UsageBatchKeys *b;
+	ListCell   *lc;
+	int			k = 0;
+
+	if (list == NIL)
+		return NULL;
+	b = palloc0(sizeof(UsageBatchKeys));
+	b->nkeys = list_length(list);
+	b->params = palloc(sizeof(int) * b->nkeys);
+	b->coltypes = palloc(sizeof(Oid) * b->nkeys);
+	b->valtypes = palloc(sizeof(Oid) * b->nkeys);
+	b->typlens = palloc(sizeof(int16) * b->nkeys);
+	b->typbyvals = palloc(sizeof(bool) * b->nkeys);
+	foreach(lc, list)
+	{
+		List	   *key = (List *) lfirst(lc);
+
+		b->params[k] = intVal(linitial(key));
+		b->coltypes[k] = (Oid) intVal(lsecond(key));
+		b->valtypes[k] = (Oid) intVal(lthird(key));
+		get_typlenbyval(b->valtypes[k], &b->typlens[k], &b->typbyvals[k]);
+		k++;
+	}
+	return b;
+}
+
+/*
+ * One condition per key: "param op value", the k-th key's value being
+ * expression expr_base + k.
+ */
+static List *
+batch_key_conds(UsageBatchKeys *batch, int expr_base, UsageCondOp op)
+{
+	List	   *conds = NIL;
+
+	for (int k = 0; batch && k < batch->nkeys; k++)
+	{
+		UsageCond  *c = palloc0(sizeof(UsageCond));
+
+		c->param = batch->params[k];
+		c->op = op;
+		c->expr_index = expr_base + k;
+		c->coltype = batch->coltypes[k];
+		conds = lappend(conds, c);
+	}
+	return conds;
+}
+
+/*
+ * The requests of a rescan under a batched join: for each key tuple of the
+ * batch, the scan's own conditions plus "param = key" for each key,
+ * evaluated like any scan's (bindings, dedup, contradictions), and the
+ * calls of that tuple.  No tuple, no request.
+ */
+static void
+begin_batch_requests(UsageScanState *st, ExprContext *econtext)
+{
+	UsageBatchKeys *b = st->batch;
+	int			nexprs = list_length(st->expr_states);
+	List	   *conds = list_concat(list_copy(st->conds),
+									batch_key_conds(b, nexprs, USAGE_OP_EQ));
+
+	for (int t = 0; t < b->ntuples; t++)
+	{
+		List	   *states = list_copy(st->expr_states);
+		UsageValueSet *sets;
+		bool		empty;
+
+		for (int k = 0; k < b->nkeys; k++)
+		{
+			Const	   *c = makeConst(b->valtypes[k], -1, InvalidOid,
+									  b->typlens[k], b->values[t * b->nkeys + k],
+									  false, b->typbyvals[k]);
+
+			states = lappend(states, ExecInitExpr((Expr *) c, NULL));
+		}
+		sets = usage_evaluate_params(st->ep, st->opts, st->cols, st->natts,
+									 conds, states, econtext, &empty);
+		add_calls(st, sets, empty, t);
+	}
+}
+
+/* Is the relation a foreign table of usage_fdw? */
+bool
+usage_rel_is_ours(RelOptInfo *rel)
+{
+	return rel->fdwroutine != NULL &&
+		rel->fdwroutine->GetForeignPaths == usageGetForeignPaths &&
+		rel->fdw_private != NULL;
+}
+
+/*
+ * Is the join clause "param column = value from outer_relids" that a batch
+ * can supply?  An equality pushed down like a join clause of a
+ * parameterized scan, on a parameter other than the date range, whose value
+ * depends on the outer relations (not a pseudo-constant).
+ */
+bool
+usage_batch_key_clause(PlannerInfo *root, RelOptInfo *baserel,
+					   RestrictInfo *rinfo, Relids outer_relids,
+					   int *param, Expr **value, Oid *coltype)
+{
+	UsagePlanInfo *info = (UsagePlanInfo *) baserel->fdw_private;
+	UsagePushdown tmp = {0};
+	UsageCond  *c;
+
+	if (rinfo->pseudoconstant)
+		return false;
+	usage_classify_clause(root, baserel, info->opts->endpoint, info->cols,
+						  rinfo, outer_relids, &tmp);
+	if (list_length(tmp.conds) != 1)
+		return false;
+	c = (UsageCond *) linitial(tmp.conds);
+	if (c->op != USAGE_OP_EQ ||
+		info->opts->endpoint->params[c->param].kind == USAGE_KIND_DATE_RANGE)
+		return false;
+	*value = (Expr *) linitial(tmp.exprs);
+	if (!bms_overlap(pull_varnos(root, (Node *) *value), outer_relids))
+		return false;
+	*param = c->param;
+	*coltype = c->coltype;
+	return true;
+}
+
+/*
+ * The inner scan of a batched join: a plain ForeignPath of baserel whose
+ * keys (a List of (param, column type, value type) integer lists) supply
+ * their parameters, costed for keys_per_batch keys; *inner tells the join's
+ * costing about its requests.  NULL when the requests would still lack a
+ * parameter.
+ */
+ForeignPath *
+usage_batch_inner_path(PlannerInfo *root, RelOptInfo *baserel, List *keys,
+					   double keys_per_batch, UsageBatchInner *inner)
+{
+	UsagePlanInfo *info = (UsagePlanInfo *) baserel->fdw_private;
+	const UsageEndpoint *ep = info->opts->endpoint;
+	UsageBatchKeys *batch = batch_keys_from_list(keys);
+	List	   *conds = list_concat(list_copy(info->base.conds),
+									batch_key_conds(batch, -1, USAGE_OP_EQ));
+	double		waves;
+	double		fetched;
+	ForeignPath *path;
+
+	if (missing_param(ep, info->opts, conds, info->tested) >= 0)
+		return NULL;
+
+	inner->call_rows = estimate_call_rows(ep, info->opts, conds);
+	inner->fanout = Max(estimate_fanout(ep, info->opts, info->base.conds,
+										info->base.exprs), 1);
+	inner->pages = pages_per_call(ep, info->opts, inner->call_rows);
+	inner->local_sel = info->local_sel;
+	inner->max_concurrency = info->opts->max_concurrency;
+	inner->batch_size = info->opts->batch_size;
+	inner->request_cost = USAGE_REQUEST_COST;
+	inner->row_cost = USAGE_ROW_COST;
+
+	waves = Max(ceil(keys_per_batch * inner->fanout / inner->max_concurrency), 1);
+	fetched = keys_per_batch * inner->fanout * inner->call_rows;
+	path = usage_compat_foreignscan_path(root, baserel,
+										 clamp_row_est(fetched * inner->local_sel),
+										 false, USAGE_REQUEST_COST,
+										 USAGE_REQUEST_COST * waves * inner->pages +
+										 fetched * USAGE_ROW_COST,
+										 NULL);
+	path->fdw_private = keys;
+	return path;
+}
+
+/* Is the plan state a scan of ours that takes nkeys keys from a batch? */
+bool
+usage_is_batch_scan(PlanState *ps, int nkeys)
+{
+	ForeignScanState *node = (ForeignScanState *) ps;
+	UsageScanState *st;
+
+	if (ps == NULL || !IsA(ps, ForeignScanState) || node->fdwroutine == NULL ||
+		node->fdwroutine->BeginForeignScan != usageBeginForeignScan)
+		return false;
+	st = (UsageScanState *) node->fdw_state;
+	return st != NULL && st->batch != NULL && st->batch->nkeys == nkeys;
+}
+
+/*
+ * The key tuples of the next (re)scan: ntuples * nkeys values, distinct
+ * and none NULL, owned by the caller until the scan has read them.
+ */
+void
+usage_batch_set_keys(PlanState *ps, int ntuples, Datum *values)
+{
+	UsageScanState *st = (UsageScanState *) ((ForeignScanState *) ps)->fdw_state;
+
+	st->batch->ntuples = ntuples;
+	st->batch->values = values;
+}
+
+/* The key tuple whose request the row returned last came from. */
+int
+usage_batch_row_tuple(PlanState *ps)
+{
+	UsageScanState *st = (UsageScanState *) ((ForeignScanState *) ps)->fdw_state;
+
+	return st->filling ? st->filling->tuple : -1;
+}
+
+/* The requests (calls, not counting pages and retries) of this scan. */
+int
+usage_batch_calls(PlanState *ps)
+{
+	UsageScanState *st = (UsageScanState *) ((ForeignScanState *) ps)->fdw_state;
+
+	return st->started ? st->ncalls : 0;
+}

@@ -18,6 +18,8 @@
  *	explain.c		EXPLAIN output
  *	ddl.c			IMPORT FOREIGN SCHEMA and the DDL checks of the event trigger
  *	usage_fdw.c		the FDW handler: planning and execution
+ *	batchjoin.c		the batched key join: a join that supplies parameters,
+ *					run as one concurrent fan-out per batch of outer rows
  *
  *-------------------------------------------------------------------------
  */
@@ -147,6 +149,7 @@ typedef struct UsageOptions
 	int			timeout_ms;
 	int			connect_timeout_ms;
 	int			max_retries;
+	int			batch_size;		/* outer rows per batch of a batched join */
 	char	   *ca_file;
 	char	   *proxy;
 
@@ -390,6 +393,57 @@ extern char *usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
 extern List *usage_import_foreign_schema(ImportForeignSchemaStmt *stmt,
 										 Oid serverOid);
 extern Datum usage_fdw_handler(PG_FUNCTION_ARGS);	/* usage_fdw.c */
+
+/* ----------------------------------------------------------------
+ *		Batched key join (batchjoin.c, with its scan side in usage_fdw.c)
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The parameters that a batched join supplies to the scan of a foreign
+ * table, and the keys of the current batch.  The scan makes its requests
+ * for each key tuple in turn (one request per distinct key, times the
+ * fan-out of the scan's own conditions), each tuple's values given to the
+ * parameters as "param = value" conditions.
+ */
+typedef struct UsageBatchKeys
+{
+	int			nkeys;
+	int		   *params;			/* per key: index in endpoint->params */
+	Oid		   *coltypes;		/* per key: type of the parameter's column */
+	Oid		   *valtypes;		/* per key: type of the outer value */
+	int16	   *typlens;
+	bool	   *typbyvals;
+	/* set by the batched join before each rescan */
+	int			ntuples;
+	Datum	   *values;			/* ntuples * nkeys, none NULL */
+} UsageBatchKeys;
+
+/* What the planner of a batched join needs to know of the foreign scan. */
+typedef struct UsageBatchInner
+{
+	double		call_rows;		/* rows of one request */
+	double		fanout;			/* requests per key (the scan's own IN lists) */
+	double		pages;			/* HTTP requests of one call (paging) */
+	double		local_sel;		/* of the scan's clauses not pushed down */
+	int			max_concurrency;
+	int			batch_size;
+	double		request_cost;	/* one HTTP request */
+	double		row_cost;		/* parsing one row */
+} UsageBatchInner;
+
+extern bool usage_rel_is_ours(RelOptInfo *rel);
+extern bool usage_batch_key_clause(PlannerInfo *root, RelOptInfo *baserel,
+								   RestrictInfo *rinfo, Relids outer_relids,
+								   int *param, Expr **value, Oid *coltype);
+extern ForeignPath *usage_batch_inner_path(PlannerInfo *root, RelOptInfo *baserel,
+										   List *keys, double keys_per_batch,
+										   UsageBatchInner *inner);
+extern bool usage_is_batch_scan(PlanState *ps, int nkeys);
+extern void usage_batch_set_keys(PlanState *ps, int ntuples, Datum *values);
+extern int	usage_batch_row_tuple(PlanState *ps);
+extern int	usage_batch_calls(PlanState *ps);
+extern void usage_batch_init(void);
 
 /* limits */
 #define USAGE_MAX_REQUESTS_PER_SCAN 10000
