@@ -429,7 +429,21 @@ batch_plan_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 												 PVC_INCLUDE_PLACEHOLDERS));
 	needed = list_concat(needed, pull_var_clause((Node *) key_exprs,
 												 PVC_INCLUDE_PLACEHOLDERS));
-	scan_tlist = add_to_flat_tlist(NIL, needed);
+	scan_tlist = NIL;
+	foreach(lc, needed)
+	{
+		/* one entry per input column: the output's (nulled) Var first */
+		if (input_position((Node *) lfirst(lc), scan_tlist) == 0)
+			scan_tlist = lappend(scan_tlist,
+								 makeTargetEntry((Expr *) copyObject(lfirst(lc)),
+												 list_length(scan_tlist) + 1,
+												 NULL, false));
+	}
+	/* the clauses read the same scan tuple entries (PostgreSQL 16+) */
+	otherquals = (List *) usage_compat_match_nullingrels((Node *) otherquals, scan_tlist);
+	key_exprs = (List *) usage_compat_match_nullingrels((Node *) key_exprs, scan_tlist);
+	key_clauses = (List *) usage_compat_match_nullingrels((Node *) key_clauses, scan_tlist);
+	extra_quals = (List *) usage_compat_match_nullingrels((Node *) extra_quals, scan_tlist);
 	foreach(lc, scan_tlist)
 	{
 		Node	   *e = (Node *) ((TargetEntry *) lfirst(lc))->expr;
@@ -824,6 +838,69 @@ batch_end(CustomScanState *node)
 	MemoryContextDelete(bs->batch_cxt);
 }
 
+/* Does expr (set up for execution) read a column of the inner side? */
+static bool
+reads_inner(BatchJoinState *bs, Node *expr)
+{
+	List	   *vars = pull_var_clause(expr, PVC_RECURSE_PLACEHOLDERS);
+	ListCell   *lc;
+
+	foreach(lc, vars)
+	{
+		Var		   *var = (Var *) lfirst(lc);
+
+		if (var->varno == INDEX_VAR && var->varattno >= 1 &&
+			var->varattno <= bs->nscan && bs->map[var->varattno - 1] < 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The key clauses in one form on every PostgreSQL version, whichever way
+ * round the planner stored them: "(foreign_column = outer_expression)",
+ * several ANDed.
+ */
+static char *
+deparse_batch_keys(BatchJoinState *bs, List *clauses, List *context,
+				   bool useprefix)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	if (list_length(clauses) > 1)
+		appendStringInfoChar(&buf, '(');
+	foreach(lc, clauses)
+	{
+		Node	   *clause = (Node *) lfirst(lc);
+		Node	   *col = NULL;
+		Node	   *val = NULL;
+
+		if (lc != list_head(clauses))
+			appendStringInfoString(&buf, " AND ");
+		if (IsA(clause, OpExpr) && list_length(((OpExpr *) clause)->args) == 2)
+		{
+			Node	   *a = linitial(((OpExpr *) clause)->args);
+			Node	   *b = lsecond(((OpExpr *) clause)->args);
+
+			if (reads_inner(bs, a) && !reads_inner(bs, b))
+				col = a, val = b;
+			else if (reads_inner(bs, b) && !reads_inner(bs, a))
+				col = b, val = a;
+		}
+		if (col)
+			appendStringInfo(&buf, "(%s = %s)",
+							 deparse_expression(col, context, useprefix, false),
+							 deparse_expression(val, context, useprefix, false));
+		else
+			appendStringInfoString(&buf, deparse_expression(clause, context, useprefix, false));
+	}
+	if (list_length(clauses) > 1)
+		appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
 /* EXPLAIN: the join type, the keys, other join clauses, the batch size. */
 static void
 batch_explain(CustomScanState *node, List *ancestors, ExplainState *es)
@@ -854,8 +931,8 @@ batch_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 
 	context = set_deparse_context_plan(es->deparse_cxt, &cscan->scan.plan, ancestors);
 	ExplainPropertyText("Batch Keys",
-						deparse_expression((Node *) make_ands_explicit((List *) linitial(cscan->custom_exprs)),
-										   context, useprefix, false),
+						deparse_batch_keys(bs, (List *) linitial(cscan->custom_exprs),
+										   context, useprefix),
 						es);
 	if (extra != NIL)
 		ExplainPropertyText("Join Filter",

@@ -73,4 +73,72 @@ usage_compat_join_disabled_nodes(Path *path, Path *outer, Path *inner)
 #endif
 }
 
+/*
+ * The join clauses of the batched join read the columns of its scan tuple
+ * (custom_scan_tlist), one entry per input column.  From PostgreSQL 16 on,
+ * a Var or placeholder carries the outer joins that null it, and setrefs.c
+ * wants every reference to a scan tuple entry to carry the entry's: the
+ * clauses of a LEFT join see the inner columns before the join nulls them,
+ * the output after, yet both read the same entry (the clauses are evaluated
+ * on matched rows only, where the two are the same value).  Returns a copy
+ * of node whose Vars and placeholders carry the nullingrels of their entry
+ * of tlist.  Before 16: node as it is.
+ */
+#if PG_VERSION_NUM >= 160000
+#include "nodes/nodeFuncs.h"
+
+static inline Node *
+usage_compat_nullingrels_mutator(Node *node, void *context)
+{
+	List	   *tlist = (List *) context;
+	ListCell   *lc;
+
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Var) && ((Var *) node)->varlevelsup == 0)
+	{
+		Var		   *var = (Var *) copyObject(node);
+
+		foreach(lc, tlist)
+		{
+			Var		   *e = (Var *) ((TargetEntry *) lfirst(lc))->expr;
+
+			if (IsA(e, Var) && e->varno == var->varno &&
+				e->varattno == var->varattno && e->varlevelsup == 0)
+			{
+				var->varnullingrels = bms_copy(e->varnullingrels);
+				break;
+			}
+		}
+		return (Node *) var;
+	}
+	if (IsA(node, PlaceHolderVar) && ((PlaceHolderVar *) node)->phlevelsup == 0)
+	{
+		foreach(lc, tlist)
+		{
+			PlaceHolderVar *e = (PlaceHolderVar *) ((TargetEntry *) lfirst(lc))->expr;
+
+			if (IsA(e, PlaceHolderVar) && e->phid == ((PlaceHolderVar *) node)->phid)
+			{
+				PlaceHolderVar *phv = (PlaceHolderVar *) copyObject(node);
+
+				phv->phnullingrels = bms_copy(e->phnullingrels);
+				return (Node *) phv;
+			}
+		}
+	}
+	return expression_tree_mutator(node, usage_compat_nullingrels_mutator, context);
+}
+#endif
+
+static inline Node *
+usage_compat_match_nullingrels(Node *node, List *tlist)
+{
+#if PG_VERSION_NUM >= 160000
+	return usage_compat_nullingrels_mutator(node, (void *) tlist);
+#else
+	return node;
+#endif
+}
+
 #endif							/* USAGE_FDW_COMPAT_H */
