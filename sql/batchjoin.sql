@@ -154,10 +154,11 @@ RESET plan_cache_mode;
 CREATE TABLE owners (env text);
 INSERT INTO owners VALUES ('env-01'), ('env-02'), ('env-03');
 \! python3 test/mockctl.py reset
-EXPLAIN (COSTS OFF)
-SELECT o.env, (SELECT count(*) FROM refs r
+-- (19 names the subplan "SubPlan expr_1", 15 to 18 "SubPlan 1")
+SELECT regexp_replace("QUERY PLAN", 'SubPlan expr_([0-9]+)', 'SubPlan \1') AS "QUERY PLAN"
+  FROM explain_stable($$SELECT o.env, (SELECT count(*) FROM refs r
                  JOIN usage.cloud_flow_connection_usage u ON u.flow_id = r.flow_id
-                WHERE r.env = o.env) FROM owners o;
+                WHERE r.env = o.env) FROM owners o$$);
 SELECT o.env, (SELECT count(*) FROM refs r
                  JOIN usage.cloud_flow_connection_usage u ON u.flow_id = r.flow_id
                 WHERE r.env = o.env) FROM owners o ORDER BY 1;
