@@ -73,4 +73,15 @@ usage_compat_join_disabled_nodes(Path *path, Path *outer, Path *inner)
 #endif
 }
 
+/*
+ * A function that always throws.  PostgreSQL 18 spells it pg_noreturn,
+ * written before the declaration; before, pg_attribute_noreturn() was GCC's
+ * attribute (or nothing), which may stand before the declaration too.
+ */
+#ifdef pg_noreturn
+#define USAGE_NORETURN pg_noreturn
+#else
+#define USAGE_NORETURN pg_attribute_noreturn()
+#endif
+
 #endif							/* USAGE_FDW_COMPAT_H */
