@@ -299,6 +299,9 @@ extern char *usage_build_body(UsageOptions *opts, const UsageValueSet *sets,
 extern void usage_append_url_encoded(StringInfo buf, const char *s);
 extern bool usage_same_origin(const char *url_a, const char *url_b);
 extern char *usage_url_origin(const char *url);
+extern char *usage_next_page_url(UsageOptions *opts, const char *page_url,
+								 const char *next_link, int64 npages,
+								 struct HTAB **followed, MemoryContext cxt);
 
 /* ----------------------------------------------------------------
  *		HTTP (http.c)
