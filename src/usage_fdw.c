@@ -1060,78 +1060,102 @@ add_row(void *arg, char **values)
 }
 
 /*
- * check_content_type
- *		Refuse a response whose Content-Type is not JSON.
- *
- * Accepted: none at all, application/json or application/<x>+json, the
- * media type in any letter case (RFC 9110 8.3.1).  Parameters are ignored
- * except charset, which must be utf-8 (any case, quoted or not) when given:
- * JSON is UTF-8.  Called with the response's error context in place.
+ * Is the media type (the Content-Type before any parameter) JSON?
+ * application/json or application/<x>+json, in any letter case (RFC 9110
+ * 8.3.1), blanks around it ignored.
  */
-static void
-check_content_type(UsageScanState *st, UsageTransfer *xfer)
+static bool
+json_media_type(const char *ct, const char *semi)
 {
-	const char *ct = usage_http_content_type(xfer);
-	const char *semi;
-	const char *p;
-	size_t		mlen;
-	size_t		len;
-	const char *body;
+	size_t		mlen = semi ? (size_t) (semi - ct) : strlen(ct);
 	char	   *media;
 
-	if (ct == NULL)
-		return;
-	semi = strchr(ct, ';');
-	mlen = semi ? (size_t) (semi - ct) : strlen(ct);
 	while (mlen > 0 && (ct[mlen - 1] == ' ' || ct[mlen - 1] == '\t'))
 		mlen--;
 	while (mlen > 0 && (*ct == ' ' || *ct == '\t'))
 		ct++, mlen--;
 	media = pnstrdup(ct, mlen);
 
-	if (!(pg_strcasecmp(media, "application/json") == 0 ||
-		  (mlen > strlen("application/+json") &&
-		   pg_strncasecmp(media, "application/", 12) == 0 &&
-		   strchr(media + 12, '/') == NULL &&
-		   pg_strcasecmp(media + mlen - 5, "+json") == 0)))
-	{
-		const char *full = usage_http_content_type(xfer);
+	return pg_strcasecmp(media, "application/json") == 0 ||
+		(mlen > strlen("application/+json") &&
+		 pg_strncasecmp(media, "application/", 12) == 0 &&
+		 strchr(media + 12, '/') == NULL &&
+		 pg_strcasecmp(media + mlen - 5, "+json") == 0);
+}
 
-		body = usage_http_body(xfer, &len);
+/*
+ * The value of the Content-Type parameter starting at name, if it is
+ * charset: *value and *vend delimit it, quotes removed.
+ */
+static bool
+charset_param(const char *name, const char **value, const char **vend)
+{
+	const char *v;
+	const char *e;
+
+	while (*name == ' ' || *name == '\t')
+		name++;
+	if (pg_strncasecmp(name, "charset", 7) != 0)
+		return false;
+	v = name + 7;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (*v != '=')
+		return false;
+	v++;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	e = strchr(v, ';');
+	if (e == NULL)
+		e = v + strlen(v);
+	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if (e - v >= 2 && *v == '"' && e[-1] == '"')
+		v++, e--;
+	*value = v;
+	*vend = e;
+	return true;
+}
+
+/*
+ * check_content_type
+ *		Refuse a response whose Content-Type is not JSON.
+ *
+ * Accepted: none at all, or a JSON media type (json_media_type).
+ * Parameters are ignored except charset, which must be utf-8 (any case,
+ * quoted or not) when given: JSON is UTF-8.  Called with the response's
+ * error context in place.
+ */
+static void
+check_content_type(UsageScanState *st, UsageTransfer *xfer)
+{
+	const char *ct = usage_http_content_type(xfer);
+	const char *semi;
+
+	if (ct == NULL)
+		return;
+	semi = strchr(ct, ';');
+	if (!json_media_type(ct, semi))
+	{
+		size_t		len;
+		const char *body = usage_http_body(xfer, &len);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("API response has content type \"%s\", expected application/json",
-						usage_api_text(full, strlen(full), 200)),
+						usage_api_text(ct, strlen(ct), 200)),
 				 errdetail("The response body starts with \"%s\".",
 						   usage_api_text(body, len, 200))));
 	}
 
 	/* parameters: only charset matters */
-	for (p = semi; p != NULL; p = strchr(p + 1, ';'))
+	for (const char *p = semi; p != NULL; p = strchr(p + 1, ';'))
 	{
-		const char *name = p + 1;
 		const char *value;
 		const char *vend;
 
-		while (*name == ' ' || *name == '\t')
-			name++;
-		if (pg_strncasecmp(name, "charset", 7) != 0)
+		if (!charset_param(p + 1, &value, &vend))
 			continue;
-		value = name + 7;
-		while (*value == ' ' || *value == '\t')
-			value++;
-		if (*value != '=')
-			continue;
-		value++;
-		while (*value == ' ' || *value == '\t')
-			value++;
-		vend = strchr(value, ';');
-		if (vend == NULL)
-			vend = value + strlen(value);
-		while (vend > value && (vend[-1] == ' ' || vend[-1] == '\t'))
-			vend--;
-		if (vend - value >= 2 && *value == '"' && vend[-1] == '"')
-			value++, vend--;
 		if (vend - value == 5 && pg_strncasecmp(value, "utf-8", 5) == 0)
 			continue;
 		ereport(ERROR,
@@ -1139,8 +1163,7 @@ check_content_type(UsageScanState *st, UsageTransfer *xfer)
 				 errmsg("API response has charset \"%s\", expected utf-8",
 						usage_api_text(value, vend - value, 100)),
 				 errdetail("JSON responses must be encoded in UTF-8; the Content-Type was \"%s\".",
-						   usage_api_text(usage_http_content_type(xfer),
-										  strlen(usage_http_content_type(xfer)), 200))));
+						   usage_api_text(ct, strlen(ct), 200))));
 	}
 }
 
