@@ -141,7 +141,7 @@ clamp_expires_in(const char *text)
  * that could not be reached or failed is reported as such; any other answer
  * is a refusal of the client credentials.
  */
-static USAGE_NORETURN void
+USAGE_NORETURN static void
 report_token_refusal(UsageOptions *opts, UsageTransfer *xfer, const char *ctx)
 {
 	UsageFailure failure = usage_http_failure(xfer);

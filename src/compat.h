@@ -74,9 +74,11 @@ usage_compat_join_disabled_nodes(Path *path, Path *outer, Path *inner)
 }
 
 /*
- * A function that always throws.  PostgreSQL 18 spells it pg_noreturn,
- * written before the declaration; before, pg_attribute_noreturn() was GCC's
- * attribute (or nothing), which may stand before the declaration too.
+ * A function that always throws, written at the very start of the
+ * declaration ("USAGE_NORETURN static void f(void)"): PostgreSQL 18's
+ * pg_noreturn may be a C23 attribute, which must stand there.  Before,
+ * pg_attribute_noreturn() was GCC's attribute (or nothing), which may stand
+ * there too.
  */
 #ifdef pg_noreturn
 #define USAGE_NORETURN pg_noreturn

@@ -1299,7 +1299,7 @@ typedef struct FailureReport
 } FailureReport;
 
 /* A libcurl error: the connection, the certificate, or anything else. */
-static USAGE_NORETURN void
+USAGE_NORETURN static void
 report_transport_failure(const FailureReport *r)
 {
 	UsageTransfer *x = r->x;
@@ -1334,7 +1334,7 @@ report_transport_failure(const FailureReport *r)
 }
 
 /* An HTTP status other than 200. */
-static USAGE_NORETURN void
+USAGE_NORETURN static void
 report_http_failure(const FailureReport *r)
 {
 	UsageTransfer *x = r->x;

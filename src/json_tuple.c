@@ -63,7 +63,7 @@ typedef struct ItemParseState
 } ItemParseState;
 
 /* A body that is not the documented shape. */
-static USAGE_NORETURN void
+USAGE_NORETURN static void
 shape_error(ItemParseState *st, const char *what)
 {
 	ereport(ERROR,
@@ -77,7 +77,7 @@ shape_error(ItemParseState *st, const char *what)
  * A nextLink that is neither a string nor null: paging cannot go on, and
  * ending it silently would return part of the rows.
  */
-static USAGE_NORETURN void
+USAGE_NORETURN static void
 next_link_error(const char *what)
 {
 	ereport(ERROR,
@@ -324,7 +324,7 @@ make_lexer(const char *body, size_t len)
 }
 
 /* The parser's error, as an error of the response. */
-static USAGE_NORETURN void
+USAGE_NORETURN static void
 json_syntax_error(JsonParseErrorType rc, JsonLexContext *lex)
 {
 	ereport(ERROR,

@@ -374,7 +374,7 @@ extern UsageFailure usage_http_failure(UsageTransfer *xfer);
 extern long usage_http_status(UsageTransfer *xfer);
 extern const char *usage_http_body(UsageTransfer *xfer, size_t *len);
 extern const char *usage_http_content_type(UsageTransfer *xfer);
-extern USAGE_NORETURN void usage_http_report_failure(UsageTransfer *xfer,
+USAGE_NORETURN extern void usage_http_report_failure(UsageTransfer *xfer,
 													 const char *what);
 extern void usage_http_release(UsageTransfer **owner);
 extern void usage_http_init(void);
