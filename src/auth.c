@@ -24,6 +24,7 @@
 
 #include "usage_fdw.h"
 
+/* a token obtained with the client credentials of a user mapping */
 typedef struct CachedToken
 {
 	Oid			umid;
@@ -56,10 +57,10 @@ typedef struct AuthSource
 #define DEFAULT_EXPIRES_IN	3600
 #define MAX_EXPIRES_IN		86400
 
+/* FNV-1a of the secret: only to notice that the secret changed */
 static uint32
 hash_secret(const char *s)
 {
-	/* FNV-1a: only to notice that the secret changed */
 	uint32		h = 2166136261u;
 
 	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
@@ -67,6 +68,7 @@ hash_secret(const char *s)
 	return h;
 }
 
+/* Are two strings, either of which may be NULL, the same? */
 static bool
 same_str(const char *a, const char *b)
 {
@@ -75,6 +77,7 @@ same_str(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* The cache entry of the user mapping and credentials of opts, or NULL. */
 static CachedToken *
 find_entry(UsageOptions *opts)
 {
@@ -92,6 +95,7 @@ find_entry(UsageOptions *opts)
 	return NULL;
 }
 
+/* Discard an entry's token, overwriting it first. */
 static void
 forget_token(CachedToken *t)
 {
@@ -103,6 +107,7 @@ forget_token(CachedToken *t)
 	}
 }
 
+/* Append name=value, URL-encoded, to a form body. */
 static void
 append_form_field(StringInfo buf, const char *name, const char *value)
 {
