@@ -6,9 +6,11 @@
  * A user mapping holds either an access_token, sent as is, or a client_id
  * and client_secret for the OAuth2 client-credentials grant against the
  * server's token_url.  Tokens obtained that way are cached per backend and
- * per user mapping until shortly before they expire; a 401 from the API
- * discards the cached token (usage_auth_invalidate) so the next call fetches
- * a new one.  Neither the secret nor a token ever appears in a message.
+ * per user mapping until shortly before they expire.  A request gets its
+ * tokens from a bearer source (usage_auth_bearer): after a 401 from the
+ * API, http.c asks the source to refresh, which discards the cached token
+ * so that the next one is fetched anew.  Neither the secret nor a token ever
+ * appears in a message.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,6 +24,7 @@
 
 #include "usage_fdw.h"
 
+/* a token obtained with the client credentials of a user mapping */
 typedef struct CachedToken
 {
 	Oid			umid;
@@ -36,14 +39,28 @@ typedef struct CachedToken
 
 static CachedToken *token_cache = NULL;
 
+/*
+ * The owner slot of the token request under way.  Static storage, so that
+ * the transfer may be left to transaction end when an error interrupts it.
+ */
+static UsageTransfer *token_xfer = NULL;
+
+/* the bearer source of a scan: its options and its counters */
+typedef struct AuthSource
+{
+	UsageBearerSource source;
+	UsageOptions *opts;
+	UsageHttpStats *stats;
+} AuthSource;
+
 /* lifetime assumed without expires_in, and the longest one believed */
 #define DEFAULT_EXPIRES_IN	3600
 #define MAX_EXPIRES_IN		86400
 
+/* FNV-1a of the secret: only to notice that the secret changed */
 static uint32
 hash_secret(const char *s)
 {
-	/* FNV-1a: only to notice that the secret changed */
 	uint32		h = 2166136261u;
 
 	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
@@ -51,6 +68,7 @@ hash_secret(const char *s)
 	return h;
 }
 
+/* Are two strings, either of which may be NULL, the same? */
 static bool
 same_str(const char *a, const char *b)
 {
@@ -59,6 +77,7 @@ same_str(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
+/* The cache entry of the user mapping and credentials of opts, or NULL. */
 static CachedToken *
 find_entry(UsageOptions *opts)
 {
@@ -76,6 +95,7 @@ find_entry(UsageOptions *opts)
 	return NULL;
 }
 
+/* Discard an entry's token, overwriting it first. */
 static void
 forget_token(CachedToken *t)
 {
@@ -87,6 +107,7 @@ forget_token(CachedToken *t)
 	}
 }
 
+/* Append name=value, URL-encoded, to a form body. */
 static void
 append_form_field(StringInfo buf, const char *name, const char *value)
 {
@@ -121,6 +142,51 @@ clamp_expires_in(const char *text)
 }
 
 /*
+ * The token endpoint's answer other than HTTP 200, as an error.  An endpoint
+ * that could not be reached or failed is reported as such; any other answer
+ * is a refusal of the client credentials.
+ */
+USAGE_NORETURN static void
+report_token_refusal(UsageOptions *opts, UsageTransfer *xfer, const char *ctx)
+{
+	UsageFailure failure = usage_http_failure(xfer);
+	const char *body;
+	size_t		len;
+	bool		found;
+	char	   *err;
+	char	   *desc;
+	char	   *detail;
+
+	if (failure != USAGE_FAIL_AUTH && failure != USAGE_FAIL_CLIENT)
+		usage_http_report_failure(xfer, ctx);
+
+	body = usage_http_body(xfer, &len);
+	desc = usage_json_get_string(body, len, "error_description", &found);
+	if (!found)
+		desc = NULL;
+	err = usage_json_get_string(body, len, "error", &found);
+	if (!found)
+		err = NULL;
+	if (err && desc)
+		detail = psprintf("The token endpoint answered \"%s\": %s.",
+						  usage_api_text(err, strlen(err), 100),
+						  usage_api_text(desc, strlen(desc), 400));
+	else if (err)
+		detail = psprintf("The token endpoint answered \"%s\".",
+						  usage_api_text(err, strlen(err), 100));
+	else
+		detail = psprintf("The token endpoint gave no error code; its response body was \"%s\".",
+						  usage_api_text(body, len, 400));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+			 errmsg("token endpoint refused the client credentials of server \"%s\" with HTTP %ld",
+					opts->server_name, usage_http_status(xfer)),
+			 errdetail("%s", detail),
+			 errhint("Check client_id and client_secret in the user mapping, and the server options token_url and scope."),
+			 errcontext("%s", ctx)));
+}
+
+/*
  * The client-credentials grant.  Returns the token (palloc'd in
  * TopMemoryContext) and its lifetime in seconds.
  */
@@ -129,8 +195,12 @@ fetch_token(UsageOptions *opts, UsageHttpStats *stats, int64 *expires_in)
 {
 	StringInfoData form;
 	UsageHttpRequest req = {0};
-	UsageTransfer *volatile xfer = NULL;
-	char	   *volatile token = NULL;
+	const char *body;
+	size_t		len;
+	bool		found;
+	char	   *token;
+	char	   *exp;
+	char	   *ctx = psprintf("token request for server \"%s\"", opts->server_name);
 
 	initStringInfo(&form);
 	append_form_field(&form, "grant_type", "client_credentials");
@@ -145,75 +215,28 @@ fetch_token(UsageOptions *opts, UsageHttpStats *stats, int64 *expires_in)
 	req.content_type = "application/x-www-form-urlencoded";
 	req.opts = opts;
 
-	PG_TRY();
-	{
-		const char *body;
-		size_t		len;
-		long		status;
-		bool		found;
-		char	   *exp;
-		char	   *ctx = psprintf("token request for server \"%s\"", opts->server_name);
+	/* one left over by an error caught in a subtransaction */
+	usage_http_release(&token_xfer);
+	elog(DEBUG1, "usage_fdw: POST %s (client credentials of client_id \"%s\"; secret not shown)",
+		 opts->token_url, opts->client_id);
+	usage_http_start(&req, stats, &token_xfer);
+	explicit_bzero(form.data, form.len);
+	usage_http_wait(token_xfer);
+	if (usage_http_failure(token_xfer) != USAGE_FAIL_NONE)
+		report_token_refusal(opts, token_xfer, ctx);
 
-		elog(DEBUG1, "usage_fdw: POST %s (client credentials of client_id \"%s\"; secret not shown)",
-			 opts->token_url, opts->client_id);
-		xfer = usage_http_start(&req, stats);
-		explicit_bzero(form.data, form.len);
-		usage_http_wait(xfer);
-		status = usage_http_status(xfer);
-		body = usage_http_body(xfer, &len);
-
-		if (status != 200)
-		{
-			char	   *err;
-			char	   *desc;
-			char	   *detail;
-
-			/* not a refusal: the endpoint could not be reached or failed */
-			if (status == 0 || status >= 500 || status == 429)
-				usage_http_report_failure(xfer, ctx);
-			desc = usage_json_get_string(body, len, "error_description", &found);
-			if (!found)
-				desc = NULL;
-			err = usage_json_get_string(body, len, "error", &found);
-			if (!found)
-				err = NULL;
-			if (err && desc)
-				detail = psprintf("The token endpoint answered \"%s\": %s.",
-								  usage_api_text(err, strlen(err), 100),
-								  usage_api_text(desc, strlen(desc), 400));
-			else if (err)
-				detail = psprintf("The token endpoint answered \"%s\".",
-								  usage_api_text(err, strlen(err), 100));
-			else
-				detail = psprintf("The token endpoint gave no error code; its response body was \"%s\".",
-								  usage_api_text(body, len, 400));
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-					 errmsg("token endpoint refused the client credentials of server \"%s\" with HTTP %ld",
-							opts->server_name, status),
-					 errdetail("%s", detail),
-					 errhint("Check client_id and client_secret in the user mapping, and the server options token_url and scope."),
-					 errcontext("%s", ctx)));
-		}
-
-		token = usage_json_get_string(body, len, "access_token", &found);
-		if (!found || token == NULL || token[0] == '\0')
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-					 errmsg("token endpoint of server \"%s\" returned no access_token",
-							opts->server_name),
-					 errcontext("%s", ctx)));
-		token = MemoryContextStrdup(TopMemoryContext, token);
-		exp = usage_json_get_string(body, len, "expires_in", &found);
-		*expires_in = found ? clamp_expires_in(exp) : DEFAULT_EXPIRES_IN;
-	}
-	PG_CATCH();
-	{
-		usage_http_release(xfer);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-	usage_http_release(xfer);
+	body = usage_http_body(token_xfer, &len);
+	token = usage_json_get_string(body, len, "access_token", &found);
+	if (!found || token == NULL || token[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("token endpoint of server \"%s\" returned no access_token",
+						opts->server_name),
+				 errcontext("%s", ctx)));
+	token = MemoryContextStrdup(TopMemoryContext, token);
+	exp = usage_json_get_string(body, len, "expires_in", &found);
+	*expires_in = found ? clamp_expires_in(exp) : DEFAULT_EXPIRES_IN;
+	usage_http_release(&token_xfer);
 
 	return token;
 }
@@ -221,8 +244,8 @@ fetch_token(UsageOptions *opts, UsageHttpStats *stats, int64 *expires_in)
 /*
  * The bearer token for a scan's requests.
  */
-const char *
-usage_auth_token(UsageOptions *opts, UsageHttpStats *stats)
+static const char *
+auth_token(UsageOptions *opts, UsageHttpStats *stats)
 {
 	CachedToken *t;
 	TimestampTz now = GetCurrentTimestamp();
@@ -263,23 +286,49 @@ usage_auth_token(UsageOptions *opts, UsageHttpStats *stats)
 	return t->access_token;
 }
 
-/*
- * Can a 401 be cured by fetching a new token?
- */
-bool
-usage_auth_can_refresh(UsageOptions *opts)
+/* UsageBearerSource.token of a scan */
+static const char *
+source_token(void *arg)
 {
-	return opts->access_token == NULL && opts->client_id != NULL;
+	AuthSource *src = (AuthSource *) arg;
+
+	return auth_token(src->opts, src->stats);
 }
 
-void
-usage_auth_invalidate(UsageOptions *opts)
+/*
+ * UsageBearerSource.refresh of a scan: after a 401, discard the cached
+ * token; true when a new one can be fetched (client credentials), false
+ * for a static access_token.
+ */
+static bool
+source_refresh(void *arg)
 {
+	AuthSource *src = (AuthSource *) arg;
 	CachedToken *t;
 
-	if (!usage_auth_can_refresh(opts))
-		return;
-	t = find_entry(opts);
+	if (src->opts->access_token != NULL || src->opts->client_id == NULL)
+		return false;
+	t = find_entry(src->opts);
 	if (t)
 		forget_token(t);
+	return true;
+}
+
+/*
+ * usage_auth_bearer
+ *		The bearer source of a scan's requests (palloc'd in the current
+ *		memory context, which must outlive the requests).  Token requests
+ *		count in stats.
+ */
+const UsageBearerSource *
+usage_auth_bearer(UsageOptions *opts, UsageHttpStats *stats)
+{
+	AuthSource *src = palloc0(sizeof(AuthSource));
+
+	src->opts = opts;
+	src->stats = stats;
+	src->source.token = source_token;
+	src->source.refresh = source_refresh;
+	src->source.arg = src;
+	return &src->source;
 }

@@ -141,4 +141,17 @@ usage_compat_match_nullingrels(Node *node, List *tlist)
 #endif
 }
 
+/*
+ * A function that always throws, written at the very start of the
+ * declaration ("USAGE_NORETURN static void f(void)"): PostgreSQL 18's
+ * pg_noreturn may be a C23 attribute, which must stand there.  Before,
+ * pg_attribute_noreturn() was GCC's attribute (or nothing), which may stand
+ * there too.
+ */
+#ifdef pg_noreturn
+#define USAGE_NORETURN pg_noreturn
+#else
+#define USAGE_NORETURN pg_attribute_noreturn()
+#endif
+
 #endif							/* USAGE_FDW_COMPAT_H */

@@ -15,12 +15,16 @@
  *
  * Nothing that can ereport() runs inside a libcurl callback: the callbacks
  * only use malloc and flags.  Transfers live in malloc'd memory on a
- * backend-global list; their owner (a scan) releases them, and a transaction
- * callback releases whatever is left at transaction end, so neither an
- * ERROR nor a cancel leaks a handle, a socket or a buffer.
+ * backend-global list.  Each belongs to an owner slot (a UsageTransfer
+ * pointer of its owner): usage_http_release(slot) frees the transfer and
+ * clears the slot, and a transaction callback does the same for whatever is
+ * left at transaction end, so neither an ERROR nor a cancel leaks a handle,
+ * a socket or a buffer, and no owner is left with a dangling pointer.
  *
- * Retries: connection failures, timeouts, truncated bodies and HTTP 429,
- * 500, 502, 503, 504 are retried up to max_retries times.  A retry never
+ * Retries: classify() is the one classification of failures.  Connection
+ * failures, timeouts, truncated bodies and HTTP 429, 500, 502, 503, 504 are
+ * retried up to max_retries times.  A 401 is sent once more with a new
+ * bearer token when the request's bearer source can get one.  A retry never
  * follows at once: it waits an exponential backoff with jitter (about
  * 0.1-0.2 s at first, doubling, capped), or longer when the server asks so
  * with a usable Retry-After (seconds or HTTP date).  An unparsable
@@ -64,6 +68,15 @@
 /* how much of an API's error text goes into a message */
 #define API_TEXT_MAX_BYTES 500
 
+/* where a transfer is */
+typedef enum UsageXferState
+{
+	USAGE_XFER_WAITING,			/* scheduled, not yet sent (backoff) */
+	USAGE_XFER_RUNNING,
+	USAGE_XFER_DONE
+} UsageXferState;
+
+/* one HTTP request, with its retries; see usage_http_start() */
 struct UsageTransfer
 {
 	dlist_node	node;			/* in all_transfers */
@@ -71,8 +84,16 @@ struct UsageTransfer
 	struct curl_slist *headers;
 	char	   *method;			/* malloc'd copies, for messages */
 	char	   *url;
+	char	   *body_type;		/* malloc'd content type of the body, or
+								 * NULL without a body */
+	UsageTransfer **owner;		/* the owner's slot, cleared when freed */
 	bool		in_multi;
 	UsageXferState state;
+
+	/* bearer token */
+	bool		has_bearer;
+	UsageBearerSource bearer;
+	bool		bearer_refreshed;	/* sent again with a new token already */
 
 	/* retry policy */
 	int			attempts;		/* attempts started */
@@ -113,11 +134,8 @@ static TimestampTz curl_timer_at = 0;	/* 0: no timer */
 static bool curl_timer_set = false;
 static bool callbacks_registered = false;
 
-/*
- * Bumped whenever transaction end releases every transfer, so that an owner
- * whose memory is cleaned up later can tell its pointer is stale.
- */
-static uint64 generation = 1;
+/* waits so far: a wait is charged once to each scan's stats */
+static uint64 wait_count = 0;
 
 static void release_all_transfers(void);
 
@@ -202,6 +220,10 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 	return n;
 }
 
+/*
+ * libcurl asks to watch a socket for reading and/or writing, or to stop
+ * watching it: keep the list that wait_for_events() waits on.
+ */
 static int
 socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 {
@@ -236,6 +258,7 @@ socket_cb(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 	return 0;
 }
 
+/* libcurl asks to be called after timeout_ms (-1: no timer). */
 static int
 timer_cb(CURLM *m, long timeout_ms, void *userp)
 {
@@ -254,6 +277,10 @@ timer_cb(CURLM *m, long timeout_ms, void *userp)
  * ----------------------------------------------------------------
  */
 
+/*
+ * The safety net: at transaction end, free whatever transfers are left and
+ * clear their owners' slots.
+ */
 static void
 http_xact_callback(XactEvent event, void *arg)
 {
@@ -265,17 +292,14 @@ http_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* no scan outlives its transaction: whatever is left is garbage */
-			if (!dlist_is_empty(&all_transfers))
-			{
-				release_all_transfers();
-				generation++;
-			}
+			release_all_transfers();
 			break;
 		default:
 			break;
 	}
 }
 
+/* Backend exit: free the transfers and the multi handle. */
 static void
 http_proc_exit(int code, Datum arg)
 {
@@ -297,6 +321,10 @@ usage_http_init(void)
 		elog(ERROR, "could not initialize libcurl: %s", curl_easy_strerror(rc));
 }
 
+/*
+ * Create the backend's multi handle on first use, and register the
+ * transaction and exit callbacks.
+ */
 static void
 ensure_multi(void)
 {
@@ -319,9 +347,12 @@ ensure_multi(void)
 	}
 }
 
+/* Free a transfer and clear its owner's slot. */
 static void
 free_transfer(UsageTransfer *x)
 {
+	if (x->owner != NULL)
+		*x->owner = NULL;
 	if (x->in_multi)
 		curl_multi_remove_handle(multi, x->easy);
 	if (x->easy)
@@ -332,10 +363,12 @@ free_transfer(UsageTransfer *x)
 	free(x->retry_after);
 	free(x->method);
 	free(x->url);
+	free(x->body_type);
 	dlist_delete(&x->node);
 	free(x);
 }
 
+/* Free every transfer, clearing the owner slots. */
 static void
 release_all_transfers(void)
 {
@@ -349,20 +382,16 @@ release_all_transfers(void)
 	}
 }
 
-uint64
-usage_http_generation(void)
-{
-	return generation;
-}
-
 /*
- * Release a transfer: stops it if still running.  Safe on NULL.
+ * Release the transfer of an owner slot, stopping it if still running, and
+ * clear the slot.  Safe on an empty slot.
  */
 void
-usage_http_release(UsageTransfer *xfer)
+usage_http_release(UsageTransfer **owner)
 {
-	if (xfer != NULL)
-		free_transfer(xfer);
+	if (*owner != NULL)
+		free_transfer(*owner);
+	Assert(*owner == NULL);
 }
 
 /* ----------------------------------------------------------------
@@ -370,6 +399,7 @@ usage_http_release(UsageTransfer *xfer)
  * ----------------------------------------------------------------
  */
 
+/* Append a header line; out of memory frees the transfer and fails. */
 static struct curl_slist *
 append_header(UsageTransfer *x, struct curl_slist *list, const char *h)
 {
@@ -383,29 +413,35 @@ append_header(UsageTransfer *x, struct curl_slist *list, const char *h)
 	return n;
 }
 
+/*
+ * (Re)build the request headers: the body's content type, and the bearer
+ * token when the request has a source of tokens (asked for the current one
+ * first, as that may fetch one).
+ */
 static void
-build_headers(UsageTransfer *x, const UsageHttpRequest *req, const char *bearer)
+build_headers(UsageTransfer *x)
 {
 	struct curl_slist *h = NULL;
-	char	   *auth;
+	char	   *auth = NULL;
+	char	   *line;
 
+	if (x->has_bearer)
+		auth = psprintf("Authorization: Bearer %s",
+						x->bearer.token(x->bearer.arg));
 	curl_slist_free_all(x->headers);
 	x->headers = NULL;
 	h = append_header(x, h, "Accept: application/json");
 	x->headers = h;
-	if (req->body)
+	if (x->body_type)
 	{
-		char	   *ct = psprintf("Content-Type: %s",
-								  req->content_type ? req->content_type : "application/json");
-
-		x->headers = h = append_header(x, h, ct);
-		pfree(ct);
+		line = psprintf("Content-Type: %s", x->body_type);
+		x->headers = h = append_header(x, h, line);
+		pfree(line);
 		/* no "Expect: 100-continue" round trip */
 		x->headers = h = append_header(x, h, "Expect:");
 	}
-	if (bearer)
+	if (auth)
 	{
-		auth = psprintf("Authorization: Bearer %s", bearer);
 		x->headers = h = append_header(x, h, auth);
 		/* do not leave the token lying around in palloc'd memory */
 		explicit_bzero(auth, strlen(auth));
@@ -414,6 +450,10 @@ build_headers(UsageTransfer *x, const UsageHttpRequest *req, const char *bearer)
 	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->headers);
 }
 
+/*
+ * Start an attempt of a transfer: forget the previous attempt's outcome and
+ * hand the easy handle to the multi handle.
+ */
 static void
 start_attempt(UsageTransfer *x)
 {
@@ -451,32 +491,13 @@ start_attempt(UsageTransfer *x)
 	} while (0)
 
 /*
- * Create and start a transfer.  It is owned by the caller, who must
- * usage_http_release() it (transaction end does so as a last resort).
+ * Set the options of a new transfer's easy handle.  Returns false when
+ * libcurl refuses one.
  */
-UsageTransfer *
-usage_http_start(const UsageHttpRequest *req, UsageHttpStats *stats)
+static bool
+set_options(UsageTransfer *x, const UsageHttpRequest *req)
 {
 	UsageOptions *opts = req->opts;
-	UsageTransfer *x;
-
-	ensure_multi();
-
-	x = calloc(1, sizeof(UsageTransfer));
-	if (x == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	dlist_push_tail(&all_transfers, &x->node);
-	x->method = strdup(req->method);
-	x->url = strdup(req->url);
-	x->easy = curl_easy_init();
-	if (x->method == NULL || x->url == NULL || x->easy == NULL)
-	{
-		free_transfer(x);
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	}
-	x->stats = stats;
-	x->max_retries = opts->max_retries;
-	x->timeout_ms = opts->timeout_ms;
 
 	SETOPT(CURLOPT_PRIVATE, x);
 	SETOPT(CURLOPT_URL, req->url);
@@ -512,48 +533,84 @@ usage_http_start(const UsageHttpRequest *req, UsageHttpStats *stats)
 	}
 	else
 		SETOPT(CURLOPT_HTTPGET, 1L);
-
-	build_headers(x, req, req->bearer);
-	start_attempt(x);
-	return x;
+	return true;
 
 setopt_failed:
-	free_transfer(x);
-	ereport(ERROR,
-			(errcode(ERRCODE_FDW_ERROR),
-			 errmsg("could not configure HTTP request"),
-			 errdetail("libcurl refused an option; it may be too old.")));
-	return NULL;				/* keep compiler quiet */
+	return false;
 }
 
 /*
- * Send a finished transfer again with another bearer token (after a 401 and
- * a token refresh).  The retry counter is not reset.
+ * Create and start a transfer, owned by the slot *owner (which must be
+ * empty): see usage_http_release().
  */
 void
-usage_http_restart(UsageTransfer *xfer, const char *bearer)
+usage_http_start(const UsageHttpRequest *req, UsageHttpStats *stats,
+				 UsageTransfer **owner)
 {
-	UsageHttpRequest req = {0};
+	UsageTransfer *x;
 
-	Assert(xfer->state == USAGE_XFER_DONE);
-	if (xfer->in_multi)
-	{
-		curl_multi_remove_handle(multi, xfer->easy);
-		xfer->in_multi = false;
-	}
-	/* the body and content type headers are already set; rebuild */
-	req.body = strcmp(xfer->method, "POST") == 0 ? "" : NULL;
-	{
-		/* find the content type we sent the first time */
-		const char *ct = NULL;
+	Assert(*owner == NULL);
+	ensure_multi();
 
-		for (struct curl_slist *h = xfer->headers; h; h = h->next)
-			if (pg_strncasecmp(h->data, "Content-Type: ", 14) == 0)
-				ct = h->data + 14;
-		req.content_type = ct ? pstrdup(ct) : NULL;
+	x = calloc(1, sizeof(UsageTransfer));
+	if (x == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	dlist_push_tail(&all_transfers, &x->node);
+	x->owner = owner;
+	*owner = x;
+	/* not driven before its first attempt starts */
+	x->state = USAGE_XFER_DONE;
+	x->method = strdup(req->method);
+	x->url = strdup(req->url);
+	if (req->body)
+		x->body_type = strdup(req->content_type ? req->content_type :
+							  "application/json");
+	x->easy = curl_easy_init();
+	if (x->method == NULL || x->url == NULL || x->easy == NULL ||
+		(req->body && x->body_type == NULL))
+	{
+		free_transfer(x);
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 	}
-	build_headers(xfer, &req, bearer);
-	start_attempt(xfer);
+	x->stats = stats;
+	x->max_retries = req->opts->max_retries;
+	x->timeout_ms = req->opts->timeout_ms;
+	if (req->bearer)
+	{
+		x->has_bearer = true;
+		x->bearer = *req->bearer;
+	}
+
+	if (!set_options(x, req))
+	{
+		free_transfer(x);
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("could not configure HTTP request"),
+				 errdetail("libcurl refused an option; it may be too old.")));
+	}
+	build_headers(x);
+	start_attempt(x);
+}
+
+/*
+ * After a 401: when the request has a bearer source that can get a new
+ * token, and this request has not been sent again for that already, send
+ * it again with the new token (the retry counter is not reset).  Returns
+ * whether it did.
+ */
+static bool
+refresh_bearer(UsageTransfer *x)
+{
+	if (x->state != USAGE_XFER_DONE || x->result != CURLE_OK ||
+		x->status != 401 || !x->has_bearer || x->bearer_refreshed)
+		return false;
+	if (!x->bearer.refresh(x->bearer.arg))
+		return false;
+	x->bearer_refreshed = true;
+	build_headers(x);
+	start_attempt(x);
+	return true;
 }
 
 /* ----------------------------------------------------------------
@@ -561,31 +618,101 @@ usage_http_restart(UsageTransfer *xfer, const char *bearer)
  * ----------------------------------------------------------------
  */
 
-static bool
-retryable_curl_error(CURLcode rc)
+/*
+ * The libcurl errors that are not USAGE_FAIL_TRANSPORT: their class, whether
+ * they are retried, and the extension's own words for them, the same with
+ * every libcurl version (libcurl's texts change between releases; its own
+ * message goes to the server log).  NULL: libcurl's text.
+ */
+typedef struct CurlErrorClass
 {
-	switch (rc)
-	{
-		case CURLE_COULDNT_CONNECT:
-		case CURLE_COULDNT_RESOLVE_HOST:
-		case CURLE_OPERATION_TIMEDOUT:
-		case CURLE_SEND_ERROR:
-		case CURLE_RECV_ERROR:
-		case CURLE_GOT_NOTHING:
-		case CURLE_PARTIAL_FILE:
-		case CURLE_HTTP2:
-		case CURLE_HTTP2_STREAM:
-			return true;
-		default:
-			return false;
-	}
-}
+	CURLcode	code;
+	UsageFailure failure;
+	bool		retryable;
+	const char *text;
+} CurlErrorClass;
 
-static bool
-retryable_status(long status)
+static const CurlErrorClass curl_error_classes[] = {
+	{CURLE_COULDNT_CONNECT, USAGE_FAIL_CONNECTION, true,
+	"could not connect to the server"},
+	{CURLE_COULDNT_RESOLVE_HOST, USAGE_FAIL_CONNECTION, true,
+	"could not resolve the server's host name"},
+	{CURLE_COULDNT_RESOLVE_PROXY, USAGE_FAIL_CONNECTION, false,
+	"could not resolve the proxy's host name"},
+	{CURLE_OPERATION_TIMEDOUT, USAGE_FAIL_CONNECTION, true, "timed out"},
+	{CURLE_SEND_ERROR, USAGE_FAIL_CONNECTION, true,
+	"could not send the request"},
+	{CURLE_RECV_ERROR, USAGE_FAIL_CONNECTION, true,
+	"could not receive the response"},
+	{CURLE_GOT_NOTHING, USAGE_FAIL_CONNECTION, true,
+	"the server closed the connection without an answer"},
+	{CURLE_PARTIAL_FILE, USAGE_FAIL_CONNECTION, true,
+	"the connection closed before the whole response arrived"},
+	{CURLE_SSL_CONNECT_ERROR, USAGE_FAIL_CONNECTION, false,
+	"the TLS handshake failed"},
+	{CURLE_HTTP2, USAGE_FAIL_TRANSPORT, true, NULL},
+	{CURLE_HTTP2_STREAM, USAGE_FAIL_TRANSPORT, true, NULL},
+	{CURLE_PEER_FAILED_VERIFICATION, USAGE_FAIL_TLS, false, NULL},
+#if LIBCURL_VERSION_NUM < 0x073e00
+	{CURLE_SSL_CACERT, USAGE_FAIL_TLS, false, NULL},
+#endif
+	{CURLE_SSL_CACERT_BADFILE, USAGE_FAIL_TLS, false, NULL},
+	{CURLE_FILESIZE_EXCEEDED, USAGE_FAIL_TOO_LARGE, false, NULL},
+};
+
+/* How an attempt ended, and whether that is worth another attempt. */
+typedef struct FailureClass
 {
-	return status == 429 || status == 500 || status == 502 ||
-		status == 503 || status == 504;
+	UsageFailure failure;
+	bool		retryable;
+	const char *text;			/* libcurl errors: what to call it */
+} FailureClass;
+
+/*
+ * classify
+ *		The one classification of how an attempt ended.
+ *
+ * A body over the limit fails at once.  A libcurl error is classed by
+ * curl_error_classes (others are USAGE_FAIL_TRANSPORT, not retried).  HTTP
+ * 200 is success; 429, 500, 502, 503 and 504 are retried; 401 and 403 are
+ * refusals (a 401 may still be cured by a new token: refresh_bearer).
+ */
+static FailureClass
+classify(UsageTransfer *x)
+{
+	FailureClass c = {USAGE_FAIL_NONE, false, NULL};
+	long		st = x->status;
+
+	if (x->too_large)
+		c.failure = USAGE_FAIL_TOO_LARGE;
+	else if (x->result != CURLE_OK)
+	{
+		c.failure = USAGE_FAIL_TRANSPORT;
+		c.text = curl_easy_strerror(x->result);
+		for (int i = 0; i < (int) lengthof(curl_error_classes); i++)
+		{
+			if (curl_error_classes[i].code != x->result)
+				continue;
+			c.failure = curl_error_classes[i].failure;
+			c.retryable = curl_error_classes[i].retryable;
+			if (curl_error_classes[i].text)
+				c.text = curl_error_classes[i].text;
+			break;
+		}
+	}
+	else if (st == 200)
+		c.failure = USAGE_FAIL_NONE;
+	else if (st == 401 || st == 403)
+		c.failure = USAGE_FAIL_AUTH;
+	else if (st == 429 || st >= 500)
+	{
+		c.failure = USAGE_FAIL_SERVER;
+		c.retryable = (st == 429 || st == 500 || st == 502 ||
+					   st == 503 || st == 504);
+	}
+	else
+		c.failure = USAGE_FAIL_CLIENT;
+	return c;
 }
 
 /*
@@ -659,11 +786,7 @@ finish_attempt(UsageTransfer *x, CURLcode rc)
 	x->in_multi = false;
 	x->state = USAGE_XFER_DONE;
 
-	if (x->too_large)
-		return;
-	if (!(rc != CURLE_OK ? retryable_curl_error(rc) : retryable_status(x->status)))
-		return;
-	if (x->attempts > x->max_retries)
+	if (!classify(x).retryable || x->attempts > x->max_retries)
 		return;
 
 	/* never at once: at least the backoff */
@@ -701,6 +824,7 @@ finish_attempt(UsageTransfer *x, CURLcode rc)
 		x->stats->retries++;
 }
 
+/* Finish the attempts that libcurl reports as done. */
 static void
 process_completions(void)
 {
@@ -719,6 +843,7 @@ process_completions(void)
 	}
 }
 
+/* Start the retries whose backoff is over. */
 static void
 start_due_retries(TimestampTz now)
 {
@@ -738,6 +863,7 @@ start_due_retries(TimestampTz now)
  * ----------------------------------------------------------------
  */
 
+/* Milliseconds from now until then, rounded up; 0 when past. */
 static long
 ms_until(TimestampTz now, TimestampTz then)
 {
@@ -797,26 +923,14 @@ wait_for_events(long timeout, WaitEvent *occurred, int noccurred)
 }
 
 /*
- * Wait once for network activity, a timer, a retry becoming due, or the
- * latch, then let libcurl do its work.  Interrupts are checked.
+ * How long the next wait may last at most: max_wait_ms, or less when
+ * libcurl's timer or a retry is due sooner.
  */
-static void
-http_step(long max_wait_ms)
+static long
+wait_timeout(TimestampTz now, long max_wait_ms)
 {
-	TimestampTz now = GetCurrentTimestamp();
 	long		timeout = max_wait_ms;
 	dlist_iter	iter;
-	WaitEvent	occurred[64];
-	int			nev = 0;
-	bool		latch_set = false;
-	bool		timed_out;
-	instr_time	start,
-				end;
-	int			running;
-
-	CHECK_FOR_INTERRUPTS();
-	ensure_multi();
-	start_due_retries(now);
 
 	if (curl_timer_set)
 		timeout = Min(timeout, ms_until(now, curl_timer_at));
@@ -827,38 +941,44 @@ http_step(long max_wait_ms)
 		if (x->state == USAGE_XFER_WAITING)
 			timeout = Min(timeout, ms_until(now, x->not_before));
 	}
+	return timeout;
+}
 
-	INSTR_TIME_SET_CURRENT(start);
-	nev = wait_for_events(timeout, occurred, lengthof(occurred));
-	INSTR_TIME_SET_CURRENT(end);
-	INSTR_TIME_SUBTRACT(end, start);
+/*
+ * A wait counts, once, for every scan that has a transfer under way: each
+ * scan's stats remember the last wait charged to them.
+ */
+static void
+charge_wait(double ms)
+{
+	dlist_iter	iter;
 
-	/* the wait counts for every scan that has a transfer under way */
+	wait_count++;
+	dlist_foreach(iter, &all_transfers)
 	{
-		UsageHttpStats *charged[16];
-		int			ncharged = 0;
+		UsageTransfer *x = dlist_container(UsageTransfer, node, iter.cur);
 
-		dlist_foreach(iter, &all_transfers)
-		{
-			UsageTransfer *x = dlist_container(UsageTransfer, node, iter.cur);
-			bool		seen = false;
-
-			if (x->stats == NULL || x->state == USAGE_XFER_DONE)
-				continue;
-			for (int i = 0; i < ncharged && !seen; i++)
-				seen = charged[i] == x->stats;
-			if (seen)
-				continue;
-			x->stats->wait_ms += INSTR_TIME_GET_MILLISEC(end);
-			if (ncharged < lengthof(charged))
-				charged[ncharged++] = x->stats;
-		}
+		if (x->stats == NULL || x->state == USAGE_XFER_DONE ||
+			x->stats->charged_wait == wait_count)
+			continue;
+		x->stats->wait_ms += ms;
+		x->stats->charged_wait = wait_count;
 	}
+}
 
-	timed_out = (nev == 0);
+/*
+ * Hand the events of a wait to libcurl.  Returns whether the latch was set.
+ */
+static bool
+dispatch_events(WaitEvent *occurred, int nev)
+{
+	bool		latch_set = false;
+	int			running;
+
 	for (int i = 0; i < nev; i++)
 	{
 		WaitEvent  *e = &occurred[i];
+		int			mask = 0;
 
 		if (e->events & WL_LATCH_SET)
 		{
@@ -866,35 +986,62 @@ http_step(long max_wait_ms)
 			latch_set = true;
 			continue;
 		}
-		if (e->events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
-		{
-			int			mask = 0;
-
-			if (e->events & WL_SOCKET_READABLE)
-				mask |= CURL_CSELECT_IN;
-			if (e->events & WL_SOCKET_WRITEABLE)
-				mask |= CURL_CSELECT_OUT;
+		if (e->events & WL_SOCKET_READABLE)
+			mask |= CURL_CSELECT_IN;
+		if (e->events & WL_SOCKET_WRITEABLE)
+			mask |= CURL_CSELECT_OUT;
+		if (mask != 0)
 			curl_multi_socket_action(multi, e->fd, mask, &running);
-		}
 	}
-	if (timed_out ||
+	if (nev == 0 ||
 		(curl_timer_set && curl_timer_at <= GetCurrentTimestamp()))
 		curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	return latch_set;
+}
 
+/*
+ * Wait once for network activity, a timer, a retry becoming due, or the
+ * latch, then let libcurl do its work.  Interrupts are checked.
+ */
+static void
+http_step(long max_wait_ms)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	WaitEvent	occurred[64];
+	int			nev;
+	bool		latch_set;
+	instr_time	start,
+				end;
+
+	CHECK_FOR_INTERRUPTS();
+	ensure_multi();
+	start_due_retries(now);
+
+	INSTR_TIME_SET_CURRENT(start);
+	nev = wait_for_events(wait_timeout(now, max_wait_ms),
+						  occurred, lengthof(occurred));
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_SUBTRACT(end, start);
+	charge_wait(INSTR_TIME_GET_MILLISEC(end));
+
+	latch_set = dispatch_events(occurred, nev);
 	process_completions();
-
 	if (latch_set)
 		CHECK_FOR_INTERRUPTS();
 }
 
 /*
  * Drive all transfers until xfer is done (succeeded, or failed for good).
+ * A 401 is sent again with a new token first, when that can be had.
  */
 void
 usage_http_wait(UsageTransfer *xfer)
 {
-	while (xfer->state != USAGE_XFER_DONE)
-		http_step(WAIT_SLICE_MS);
+	do
+	{
+		while (xfer->state != USAGE_XFER_DONE)
+			http_step(WAIT_SLICE_MS);
+	} while (refresh_bearer(xfer));
 }
 
 /*
@@ -910,18 +1057,31 @@ usage_http_poll(void)
 	http_step(0);
 }
 
+/*
+ * Has the transfer's last attempt ended, with no retry to come?  (A 401
+ * that usage_http_wait() would send again with a new token counts as done.)
+ */
 bool
 usage_http_is_done(UsageTransfer *xfer)
 {
 	return xfer->state == USAGE_XFER_DONE;
 }
 
+/* How a done transfer ended. */
+UsageFailure
+usage_http_failure(UsageTransfer *xfer)
+{
+	return classify(xfer).failure;
+}
+
+/* The HTTP status of a done transfer; 0 when libcurl failed. */
 long
 usage_http_status(UsageTransfer *xfer)
 {
 	return xfer->result == CURLE_OK ? xfer->status : 0;
 }
 
+/* The response body of a done transfer (NUL-terminated), and its length. */
 const char *
 usage_http_body(UsageTransfer *xfer, size_t *len)
 {
@@ -929,32 +1089,11 @@ usage_http_body(UsageTransfer *xfer, size_t *len)
 	return xfer->buf ? xfer->buf : "";
 }
 
+/* The Content-Type of the response, or NULL when it had none. */
 const char *
 usage_http_content_type(UsageTransfer *xfer)
 {
 	return xfer->content_type;
-}
-
-const char *
-usage_http_url(UsageTransfer *xfer)
-{
-	return xfer->url;
-}
-
-int
-usage_http_running_count(void)
-{
-	dlist_iter	iter;
-	int			n = 0;
-
-	dlist_foreach(iter, &all_transfers)
-	{
-		UsageTransfer *x = dlist_container(UsageTransfer, node, iter.cur);
-
-		if (x->state != USAGE_XFER_DONE)
-			n++;
-	}
-	return n;
 }
 
 /* ----------------------------------------------------------------
@@ -1127,151 +1266,146 @@ api_detail(UsageTransfer *x)
 }
 
 
-/*
- * The extension's own words for a transport failure, the same with every
- * libcurl version (libcurl's texts change between releases; its own
- * message goes to the server log).
- */
-static const char *
-transport_failure_text(CURLcode rc)
+/* The failure's SQLSTATE: the one classification decides it too. */
+static int
+failure_errcode(UsageFailure failure)
 {
-	switch (rc)
+	switch (failure)
 	{
-		case CURLE_COULDNT_CONNECT:
-			return "could not connect to the server";
-		case CURLE_COULDNT_RESOLVE_HOST:
-			return "could not resolve the server's host name";
-		case CURLE_COULDNT_RESOLVE_PROXY:
-			return "could not resolve the proxy's host name";
-		case CURLE_OPERATION_TIMEDOUT:
-			return "timed out";
-		case CURLE_SEND_ERROR:
-			return "could not send the request";
-		case CURLE_RECV_ERROR:
-			return "could not receive the response";
-		case CURLE_GOT_NOTHING:
-			return "the server closed the connection without an answer";
-		case CURLE_PARTIAL_FILE:
-			return "the connection closed before the whole response arrived";
-		case CURLE_SSL_CONNECT_ERROR:
-			return "the TLS handshake failed";
+		case USAGE_FAIL_CONNECTION:
+		case USAGE_FAIL_TLS:
+			return ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION;
+		case USAGE_FAIL_AUTH:
+			return ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
 		default:
-			return curl_easy_strerror(rc);
+			return ERRCODE_FDW_ERROR;
 	}
 }
+
 /*
- * ereport the final failure of a transfer.  what names the caller's
- * context, e.g. "request for foreign table usage.t".
+ * What a failure report shows, computed before any ereport starts:
+ * api_detail() may catch and discard an encoding error
+ * (usage_json_get_string), which must not happen while an ereport is being
+ * built.
  */
-void
-usage_http_report_failure(UsageTransfer *x, const char *what)
+typedef struct FailureReport
 {
-	const char *rawpath = url_path(x->url);
-	const char *path = usage_api_text(rawpath, strlen(rawpath), 2000);
+	UsageTransfer *x;
+	FailureClass cls;
+	const char *path;			/* of the URL, fit for a message */
+	const char *what;			/* the caller's context */
+	char	   *detail;			/* HTTP errors: the API's message */
+	char	   *curl_text;		/* libcurl errors: libcurl's message */
+} FailureReport;
+
+/* A libcurl error: the connection, the certificate, or anything else. */
+USAGE_NORETURN static void
+report_transport_failure(const FailureReport *r)
+{
+	UsageTransfer *x = r->x;
 	int			tries = x->attempts;
-	char	   *detail = NULL;
-	char	   *curl_text = NULL;
 
-	/*
-	 * Everything an ereport below shows is computed first: api_detail() may
-	 * catch and discard an encoding error (usage_json_get_string), which
-	 * must not happen while an ereport is being built.
-	 */
-	if (x->result != CURLE_OK)
-	{
-		const char *err = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result);
-
-		curl_text = usage_api_text(err, strlen(err), API_TEXT_MAX_BYTES);
-	}
-	else if (!x->too_large)
-		detail = api_detail(x);
-
-	if (x->too_large)
+	if (r->cls.failure == USAGE_FAIL_CONNECTION)
 		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("response to %s %s is larger than the limit of %d MiB",
-						x->method, path, USAGE_MAX_RESPONSE_BYTES / (1024 * 1024)),
-				 errcontext("%s", what)));
-
-	if (x->result != CURLE_OK)
-	{
-		switch (x->result)
-		{
-			case CURLE_COULDNT_CONNECT:
-			case CURLE_COULDNT_RESOLVE_HOST:
-			case CURLE_COULDNT_RESOLVE_PROXY:
-			case CURLE_OPERATION_TIMEDOUT:
-			case CURLE_SEND_ERROR:
-			case CURLE_RECV_ERROR:
-			case CURLE_GOT_NOTHING:
-			case CURLE_PARTIAL_FILE:
-			case CURLE_SSL_CONNECT_ERROR:
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-						 errmsg_plural("%s %s failed after %d attempt: %s",
-									   "%s %s failed after %d attempts: %s",
-									   tries, x->method, path, tries,
-									   transport_failure_text(x->result)),
-						 errdetail("The last attempt ended with libcurl error code %d.",
-								   (int) x->result),
-						 errdetail_log("libcurl reported: %s.", curl_text),
-						 errhint("Check base_url, the network, proxy and timeout_ms / max_retries of the server."),
-						 errcontext("%s", what)));
-				break;
-			case CURLE_PEER_FAILED_VERIFICATION:
-#if LIBCURL_VERSION_NUM < 0x073e00
-			case CURLE_SSL_CACERT:
-#endif
-			case CURLE_SSL_CACERT_BADFILE:
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION),
-						 errmsg("%s %s failed: the server's TLS certificate could not be verified",
-								x->method, path),
-						 errdetail("The last attempt ended with libcurl error code %d.",
-								   (int) x->result),
-						 errdetail_log("libcurl reported: %s.", curl_text),
-						 errhint("Use the server option ca_file to trust a private certificate authority."),
-						 errcontext("%s", what)));
-				break;
-			default:
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_ERROR),
-						 errmsg("%s %s failed: %s", x->method, path,
-								curl_easy_strerror(x->result)),
-						 errdetail("libcurl reported: %s.", curl_text),
-						 errcontext("%s", what)));
-		}
-	}
-
-	if (x->status == 401 || x->status == 403)
+				(errcode(failure_errcode(r->cls.failure)),
+				 errmsg_plural("%s %s failed after %d attempt: %s",
+							   "%s %s failed after %d attempts: %s",
+							   tries, x->method, r->path, tries, r->cls.text),
+				 errdetail("The last attempt ended with libcurl error code %d.",
+						   (int) x->result),
+				 errdetail_log("libcurl reported: %s.", r->curl_text),
+				 errhint("Check base_url, the network, proxy and timeout_ms / max_retries of the server."),
+				 errcontext("%s", r->what)));
+	if (r->cls.failure == USAGE_FAIL_TLS)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				(errcode(failure_errcode(r->cls.failure)),
+				 errmsg("%s %s failed: the server's TLS certificate could not be verified",
+						x->method, r->path),
+				 errdetail("The last attempt ended with libcurl error code %d.",
+						   (int) x->result),
+				 errdetail_log("libcurl reported: %s.", r->curl_text),
+				 errhint("Use the server option ca_file to trust a private certificate authority."),
+				 errcontext("%s", r->what)));
+	ereport(ERROR,
+			(errcode(failure_errcode(r->cls.failure)),
+			 errmsg("%s %s failed: %s", x->method, r->path, r->cls.text),
+			 errdetail("libcurl reported: %s.", r->curl_text),
+			 errcontext("%s", r->what)));
+}
+
+/* An HTTP status other than 200. */
+USAGE_NORETURN static void
+report_http_failure(const FailureReport *r)
+{
+	UsageTransfer *x = r->x;
+	int			tries = x->attempts;
+
+	if (r->cls.failure == USAGE_FAIL_AUTH)
+		ereport(ERROR,
+				(errcode(failure_errcode(r->cls.failure)),
 				 errmsg("%s %s was refused with HTTP %ld",
-						x->method, path, x->status),
-				 errdetail("%s", detail),
+						x->method, r->path, x->status),
+				 errdetail("%s", r->detail),
 				 errhint("Check the credentials in the user mapping and the permissions of the API application."),
-				 errcontext("%s", what)));
+				 errcontext("%s", r->what)));
 
 	if (x->retry_after_s >= 0)
 	{
 		char	   *value = usage_api_text(x->retry_after, strlen(x->retry_after), 60);
 
 		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
+				(errcode(failure_errcode(r->cls.failure)),
 				 errmsg("%s %s failed with HTTP %ld and \"Retry-After: %s\", a longer wait than the %d s this client accepts",
-						x->method, path, x->status, value,
+						x->method, r->path, x->status, value,
 						Max(x->timeout_ms, RETRY_AFTER_CAP_MS) / 1000),
-				 errdetail("%s", detail),
+				 errdetail("%s", r->detail),
 				 errhint("Retry the query later.  A Retry-After of up to %d s (or timeout_ms, if longer) is waited for.",
 						 RETRY_AFTER_CAP_MS / 1000),
-				 errcontext("%s", what)));
+				 errcontext("%s", r->what)));
 	}
 
 	ereport(ERROR,
-			(errcode(ERRCODE_FDW_ERROR),
+			(errcode(failure_errcode(r->cls.failure)),
 			 errmsg_plural("%s %s failed with HTTP %ld after %d attempt",
 						   "%s %s failed with HTTP %ld after %d attempts",
-						   tries, x->method, path, x->status, tries),
-			 errdetail("%s", detail),
-			 errcontext("%s", what)));
+						   tries, x->method, r->path, x->status, tries),
+			 errdetail("%s", r->detail),
+			 errcontext("%s", r->what)));
+}
+
+/*
+ * usage_http_report_failure
+ *		ereport the final failure of a transfer.
+ *
+ * what names the caller's context, e.g. "request for foreign table
+ * usage.t".
+ */
+void
+usage_http_report_failure(UsageTransfer *x, const char *what)
+{
+	const char *rawpath = url_path(x->url);
+	FailureReport r = {0};
+
+	r.x = x;
+	r.cls = classify(x);
+	r.path = usage_api_text(rawpath, strlen(rawpath), 2000);
+	r.what = what;
+	if (x->result != CURLE_OK)
+	{
+		const char *err = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result);
+
+		r.curl_text = usage_api_text(err, strlen(err), API_TEXT_MAX_BYTES);
+	}
+	else if (!x->too_large)
+		r.detail = api_detail(x);
+
+	if (r.cls.failure == USAGE_FAIL_TOO_LARGE)
+		ereport(ERROR,
+				(errcode(failure_errcode(r.cls.failure)),
+				 errmsg("response to %s %s is larger than the limit of %d MiB",
+						x->method, r.path, USAGE_MAX_RESPONSE_BYTES / (1024 * 1024)),
+				 errcontext("%s", what)));
+	if (x->result != CURLE_OK)
+		report_transport_failure(&r);
+	report_http_failure(&r);
 }

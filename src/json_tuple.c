@@ -32,6 +32,7 @@
 #define JSON_ACTION_DONE return
 #endif
 
+/* the member of the top-level object being read */
 typedef enum TopField
 {
 	TOP_OTHER,
@@ -40,6 +41,7 @@ typedef enum TopField
 	TOP_TOTAL
 } TopField;
 
+/* semantic state of usage_parse_response */
 typedef struct ItemParseState
 {
 	JsonLexContext *lex;
@@ -60,7 +62,8 @@ typedef struct ItemParseState
 	bool		want_whole_item;
 } ItemParseState;
 
-static void
+/* A body that is not the documented shape. */
+USAGE_NORETURN static void
 shape_error(ItemParseState *st, const char *what)
 {
 	ereport(ERROR,
@@ -74,7 +77,7 @@ shape_error(ItemParseState *st, const char *what)
  * A nextLink that is neither a string nor null: paging cannot go on, and
  * ending it silently would return part of the rows.
  */
-static void
+USAGE_NORETURN static void
 next_link_error(const char *what)
 {
 	ereport(ERROR,
@@ -83,6 +86,10 @@ next_link_error(const char *what)
 			 errdetail("A nextLink must be an absolute URL, or empty, null or absent on the last page.")));
 }
 
+/*
+ * Object start: at level 1 the value of a top-level member, at level 2 an
+ * item, at level 3 a nested value of an item's field.
+ */
 static JSON_ACTION
 item_object_start(void *state)
 {
@@ -105,10 +112,10 @@ item_object_start(void *state)
 	JSON_ACTION_DONE;
 }
 
+/* The nested value of a wanted field ends: keep it as JSON text. */
 static void
 finish_nested(ItemParseState *st)
 {
-	/* the nested value of a wanted field, as JSON text */
 	const char *end = st->lex->prev_token_terminator;
 	char	   *text = pnstrdup(st->nested_start, end - st->nested_start);
 
@@ -118,6 +125,7 @@ finish_nested(ItemParseState *st)
 	st->nested_start = NULL;
 }
 
+/* Object end: an item is complete (level 2), or a nested value (3). */
 static JSON_ACTION
 item_object_end(void *state)
 {
@@ -143,6 +151,7 @@ item_object_end(void *state)
 	JSON_ACTION_DONE;
 }
 
+/* Array start: the items array, or a nested value of an item's field. */
 static JSON_ACTION
 item_array_start(void *state)
 {
@@ -163,6 +172,7 @@ item_array_start(void *state)
 	JSON_ACTION_DONE;
 }
 
+/* Array end: a nested value of an item's field may be complete. */
 static JSON_ACTION
 item_array_end(void *state)
 {
@@ -173,6 +183,10 @@ item_array_end(void *state)
 	JSON_ACTION_DONE;
 }
 
+/*
+ * Field start: which top-level member is being read (level 1), or which
+ * columns an item's field feeds (level 3).
+ */
 static JSON_ACTION
 item_field_start(void *state, char *fname, bool isnull)
 {
@@ -210,6 +224,56 @@ item_field_start(void *state, char *fname, bool isnull)
 	JSON_ACTION_DONE;
 }
 
+/*
+ * A scalar value of a top-level member: the items array may be null,
+ * nextLink must be a string or null, totalCount is kept when an integer.
+ * Takes over token.
+ */
+static void
+top_scalar(ItemParseState *st, char *token, JsonTokenType tokentype)
+{
+	switch (st->top_field)
+	{
+		case TOP_ITEMS:
+			if (tokentype != JSON_TOKEN_NULL)
+				shape_error(st, psprintf("\"%s\" is not an array", st->items_key));
+			st->saw_items = true;	/* null: no items */
+			break;
+		case TOP_NEXTLINK:
+			if (tokentype == JSON_TOKEN_STRING && token[0] != '\0')
+			{
+				st->result->next_link = token;
+				return;
+			}
+			else if (tokentype == JSON_TOKEN_NUMBER)
+				next_link_error("a number");
+			else if (tokentype == JSON_TOKEN_TRUE || tokentype == JSON_TOKEN_FALSE)
+				next_link_error("a boolean");
+			break;
+		case TOP_TOTAL:
+			if (tokentype == JSON_TOKEN_NUMBER)
+			{
+				char	   *end;
+				long long	v = strtoll(token, &end, 10);
+
+				if (*end == '\0')
+				{
+					st->result->has_total = true;
+					st->result->total_count = v;
+				}
+			}
+			break;
+		default:
+			break;
+	}
+	if (token)
+		pfree(token);
+}
+
+/*
+ * A scalar: the body itself (an error), a top-level member's value, an item
+ * (an error), or the value of an item's field.
+ */
 static JSON_ACTION
 item_scalar(void *state, char *token, JsonTokenType tokentype)
 {
@@ -221,42 +285,7 @@ item_scalar(void *state, char *token, JsonTokenType tokentype)
 
 	if (level == 1)
 	{
-		switch (st->top_field)
-		{
-			case TOP_ITEMS:
-				if (tokentype != JSON_TOKEN_NULL)
-					shape_error(st, psprintf("\"%s\" is not an array", st->items_key));
-				st->saw_items = true;	/* null: no items */
-				break;
-			case TOP_NEXTLINK:
-				if (tokentype == JSON_TOKEN_STRING && token[0] != '\0')
-				{
-					st->result->next_link = token;
-					token = NULL;
-				}
-				else if (tokentype == JSON_TOKEN_NUMBER)
-					next_link_error("a number");
-				else if (tokentype == JSON_TOKEN_TRUE || tokentype == JSON_TOKEN_FALSE)
-					next_link_error("a boolean");
-				break;
-			case TOP_TOTAL:
-				if (tokentype == JSON_TOKEN_NUMBER)
-				{
-					char	   *end;
-					long long	v = strtoll(token, &end, 10);
-
-					if (*end == '\0')
-					{
-						st->result->has_total = true;
-						st->result->total_count = v;
-					}
-				}
-				break;
-			default:
-				break;
-		}
-		if (token)
-			pfree(token);
+		top_scalar(st, token, tokentype);
 		JSON_ACTION_DONE;
 	}
 
@@ -281,6 +310,7 @@ item_scalar(void *state, char *token, JsonTokenType tokentype)
 	JSON_ACTION_DONE;
 }
 
+/* A lexer over body, in the database encoding, with field names kept. */
 static JsonLexContext *
 make_lexer(const char *body, size_t len)
 {
@@ -293,7 +323,8 @@ make_lexer(const char *body, size_t len)
 #endif
 }
 
-static void
+/* The parser's error, as an error of the response. */
+USAGE_NORETURN static void
 json_syntax_error(JsonParseErrorType rc, JsonLexContext *lex)
 {
 	ereport(ERROR,
@@ -369,6 +400,7 @@ usage_parse_response(const char *body, size_t len, const char *items_key,
  * ----------------------------------------------------------------
  */
 
+/* semantic state of usage_json_get_string */
 typedef struct GetStringState
 {
 	JsonLexContext *lex;
@@ -380,6 +412,7 @@ typedef struct GetStringState
 	char	   *value;
 } GetStringState;
 
+/* Field start: is it the key, or the subkey inside the key's object? */
 static JSON_ACTION
 gs_field_start(void *state, char *fname, bool isnull)
 {
@@ -403,6 +436,7 @@ gs_field_start(void *state, char *fname, bool isnull)
 	JSON_ACTION_DONE;
 }
 
+/* A scalar: the value sought when it follows the key at its level. */
 static JSON_ACTION
 gs_scalar(void *state, char *token, JsonTokenType tokentype)
 {

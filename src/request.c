@@ -15,8 +15,11 @@
 
 #include <curl/curl.h>
 
+#include "common/hashfn.h"
 #include "lib/stringinfo.h"
+#include "utils/hsearch.h"
 #include "utils/json.h"
+#include "utils/memutils.h"
 
 #include "usage_fdw.h"
 
@@ -231,4 +234,129 @@ usage_same_origin(const char *url_a, const char *url_b)
 	char	   *b = usage_url_origin(url_b);
 
 	return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+/* ----------------------------------------------------------------
+ *		Following nextLink
+ * ----------------------------------------------------------------
+ */
+
+/* an entry of the table of pages a call has read */
+typedef struct FollowedPage
+{
+	char	   *url;			/* key: the string, not the pointer */
+	int64		page;			/* 1 = the first page */
+} FollowedPage;
+
+/* dynahash support for the followed pages: keys are C strings */
+static uint32
+followed_hash(const void *key, Size keysize)
+{
+	const char *url = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) url, strlen(url));
+}
+
+static int
+followed_match(const void *key1, const void *key2, Size keysize)
+{
+	return strcmp(*(char *const *) key1, *(char *const *) key2);
+}
+
+/*
+ * Refuse a nextLink to another origin than base_url: the bearer token is
+ * only ever sent to base_url.
+ */
+static void
+check_next_origin(UsageOptions *opts, const char *next_link)
+{
+	char	   *origin;
+
+	if (usage_same_origin(next_link, opts->base_url))
+		return;
+	origin = usage_url_origin(next_link);
+	ereport(ERROR,
+			(errcode(ERRCODE_FDW_ERROR),
+			 errmsg("refusing to follow a nextLink to another origin"),
+			 errdetail("The API answered with a nextLink to %s, but base_url is %s; the bearer token is only sent to base_url.",
+					   origin ? usage_api_text(origin, strlen(origin), 200) :
+					   "an unparsable URL",
+					   usage_url_origin(opts->base_url))));
+}
+
+/*
+ * Refuse a nextLink to a page the call has read already (a loop, however
+ * long).  The URLs read are kept in a hash table per call (*followed,
+ * created in cxt on the second page), so a call of n pages costs O(n).
+ */
+static void
+check_next_cycle(const char *page_url, const char *next_link, int64 npages,
+				 HTAB **followed, MemoryContext cxt)
+{
+	FollowedPage *entry;
+	bool		found;
+	char	   *key;
+
+	if (*followed == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(FollowedPage);
+		ctl.hash = followed_hash;
+		ctl.match = followed_match;
+		ctl.hcxt = cxt;
+		*followed = hash_create("usage_fdw followed pages", 16, &ctl,
+								HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
+								HASH_CONTEXT);
+	}
+	/* the page just read (the first one was never entered) */
+	key = unconstify(char *, page_url);
+	entry = (FollowedPage *) hash_search(*followed, &key, HASH_ENTER, &found);
+	if (!found)
+		entry->page = npages;
+
+	key = unconstify(char *, next_link);
+	entry = (FollowedPage *) hash_search(*followed, &key, HASH_FIND, NULL);
+	if (entry != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the API's nextLink leads back to a page already read"),
+				 errdetail("The nextLink of page " INT64_FORMAT " points to page " INT64_FORMAT " of the same request; following it would never end.",
+						   npages, entry->page)));
+}
+
+/*
+ * usage_next_page_url
+ *		The URL of a call's next page, or NULL when the call has no more.
+ *
+ * page_url is the page just read, the call's npages-th, whose response
+ * carried next_link (NULL when it had none).  Only an endpoint with
+ * nextLink paging follows it, and only after the checks: same origin as
+ * base_url, not a page already read in this call, and within max_pages.
+ * The result is palloc'd in cxt, where the call's table of pages read
+ * (*followed) lives too.
+ */
+char *
+usage_next_page_url(UsageOptions *opts, const char *page_url,
+					const char *next_link, int64 npages,
+					HTAB **followed, MemoryContext cxt)
+{
+	if (next_link == NULL || opts->endpoint->paging != USAGE_PAGING_NEXTLINK)
+		return NULL;
+
+	check_next_origin(opts, next_link);
+	check_next_cycle(page_url, next_link, npages, followed, cxt);
+	if (npages >= opts->max_pages)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg_plural("a request of foreign table %s needs more than max_pages = %d page",
+							   "a request of foreign table %s needs more than max_pages = %d pages",
+							   opts->max_pages,
+							   opts->table_name, opts->max_pages),
+				 errdetail("The API answered page " INT64_FORMAT " with a nextLink.",
+						   npages),
+				 errhint("Narrow the query, or raise the option max_pages of the foreign table or its server.")));
+	return MemoryContextStrdup(cxt, next_link);
 }

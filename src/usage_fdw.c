@@ -89,21 +89,14 @@ typedef struct UsageCall
 	bool	   *echo_null;
 	char	   *url;			/* of the page requested last */
 	char	   *body;
-	UsageTransfer *xfer;		/* page in flight or done, not yet parsed */
-	uint64		xfer_gen;
-	bool		auth_retried;
+	UsageTransfer *xfer;		/* owner slot: page in flight or done, not
+								 * yet parsed (the calls array does not move
+								 * once a call has started) */
 	bool		total_counted;	/* its totalCount was added to the scan's */
 	int64		npages;			/* pages parsed */
-	HTAB	   *followed;		/* URLs of its pages read so far (FollowedPage),
-								 * from the second page on */
+	HTAB	   *followed;		/* URLs of its pages read so far, from the
+								 * second page on (usage_next_page_url) */
 } UsageCall;
-
-/* an entry of UsageCall.followed */
-typedef struct FollowedPage
-{
-	char	   *url;			/* key: the string, not the pointer */
-	int64		page;			/* 1 = the first page */
-} FollowedPage;
 
 typedef struct UsageScanState
 {
@@ -117,6 +110,7 @@ typedef struct UsageScanState
 	List	   *expr_states;
 	UsageBatchKeys *batch;		/* keys from a batched join, or NULL */
 	char	   *what;			/* for error context */
+	const UsageBearerSource *bearer;	/* of the requests */
 
 	MemoryContext scan_cxt;		/* per (re)scan: values, calls */
 	MemoryContext batch_cxt;	/* rows of the page being returned */
@@ -717,17 +711,15 @@ usageGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
  * ----------------------------------------------------------------
  */
 
+/*
+ * Release the transfers of the calls.  (Those that transaction end released
+ * already have their slots cleared.)
+ */
 static void
 release_calls(UsageScanState *st)
 {
 	for (int i = 0; i < st->ncalls && st->calls; i++)
-	{
-		UsageCall  *call = &st->calls[i];
-
-		if (call->xfer && call->xfer_gen == usage_http_generation())
-			usage_http_release(call->xfer);
-		call->xfer = NULL;
-	}
+		usage_http_release(&st->calls[i].xfer);
 }
 
 /* close the asynchronous execution pipe, if any */
@@ -745,7 +737,7 @@ close_ready_pipe(UsageScanState *st)
 
 /*
  * scan_cxt reset or deleted (end of scan, rescan, or error): stop transfers
- * and close the pipe.
+ * before the calls holding their owner slots go, and close the pipe.
  */
 static void
 scan_cxt_cleanup(void *arg)
@@ -754,6 +746,7 @@ scan_cxt_cleanup(void *arg)
 	close_ready_pipe((UsageScanState *) arg);
 }
 
+/* Forget a (re)scan's calls and rows, to start afresh. */
 static void
 reset_scan(UsageScanState *st)
 {
@@ -812,6 +805,7 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 
 	st->expr_states = ExecInitExprList(fsplan->fdw_exprs, (PlanState *) node);
 	st->what = psprintf("foreign table %s (endpoint %s)", st->opts->table_name, st->ep->name);
+	st->bearer = usage_auth_bearer(st->opts, &st->stats);
 	st->dvalues = palloc(sizeof(Datum) * Max(st->natts, 1));
 	st->dnulls = palloc(sizeof(bool) * Max(st->natts, 1));
 	st->conv_col = -1;
@@ -930,6 +924,7 @@ begin_requests(ForeignScanState *node, UsageScanState *st)
 	MemoryContextSwitchTo(old);
 }
 
+/* Request the page call->url of a call; the call owns the transfer. */
 static void
 send_page(UsageScanState *st, UsageCall *call)
 {
@@ -940,12 +935,11 @@ send_page(UsageScanState *st, UsageCall *call)
 	req.body = call->body;
 	req.content_type = "application/json";
 	req.opts = st->opts;
-	req.bearer = usage_auth_token(st->opts, &st->stats);
+	req.bearer = st->bearer;
 	/* the bearer token travels in a header only and is never logged */
 	elog(DEBUG1, "usage_fdw: %s %s%s%s", req.method, req.url,
 		 req.body ? " " : "", req.body ? req.body : "");
-	call->xfer = usage_http_start(&req, &st->stats);
-	call->xfer_gen = usage_http_generation();
+	usage_http_start(&req, &st->stats, &call->xfer);
 	st->pages++;
 	/* get it on the wire now, not when we next wait */
 	usage_http_poll();
@@ -1066,78 +1060,102 @@ add_row(void *arg, char **values)
 }
 
 /*
- * check_content_type
- *		Refuse a response whose Content-Type is not JSON.
- *
- * Accepted: none at all, application/json or application/<x>+json, the
- * media type in any letter case (RFC 9110 8.3.1).  Parameters are ignored
- * except charset, which must be utf-8 (any case, quoted or not) when given:
- * JSON is UTF-8.  Called with the response's error context in place.
+ * Is the media type (the Content-Type before any parameter) JSON?
+ * application/json or application/<x>+json, in any letter case (RFC 9110
+ * 8.3.1), blanks around it ignored.
  */
-static void
-check_content_type(UsageScanState *st, UsageTransfer *xfer)
+static bool
+json_media_type(const char *ct, const char *semi)
 {
-	const char *ct = usage_http_content_type(xfer);
-	const char *semi;
-	const char *p;
-	size_t		mlen;
-	size_t		len;
-	const char *body;
+	size_t		mlen = semi ? (size_t) (semi - ct) : strlen(ct);
 	char	   *media;
 
-	if (ct == NULL)
-		return;
-	semi = strchr(ct, ';');
-	mlen = semi ? (size_t) (semi - ct) : strlen(ct);
 	while (mlen > 0 && (ct[mlen - 1] == ' ' || ct[mlen - 1] == '\t'))
 		mlen--;
 	while (mlen > 0 && (*ct == ' ' || *ct == '\t'))
 		ct++, mlen--;
 	media = pnstrdup(ct, mlen);
 
-	if (!(pg_strcasecmp(media, "application/json") == 0 ||
-		  (mlen > strlen("application/+json") &&
-		   pg_strncasecmp(media, "application/", 12) == 0 &&
-		   strchr(media + 12, '/') == NULL &&
-		   pg_strcasecmp(media + mlen - 5, "+json") == 0)))
-	{
-		const char *full = usage_http_content_type(xfer);
+	return pg_strcasecmp(media, "application/json") == 0 ||
+		(mlen > strlen("application/+json") &&
+		 pg_strncasecmp(media, "application/", 12) == 0 &&
+		 strchr(media + 12, '/') == NULL &&
+		 pg_strcasecmp(media + mlen - 5, "+json") == 0);
+}
 
-		body = usage_http_body(xfer, &len);
+/*
+ * The value of the Content-Type parameter starting at name, if it is
+ * charset: *value and *vend delimit it, quotes removed.
+ */
+static bool
+charset_param(const char *name, const char **value, const char **vend)
+{
+	const char *v;
+	const char *e;
+
+	while (*name == ' ' || *name == '\t')
+		name++;
+	if (pg_strncasecmp(name, "charset", 7) != 0)
+		return false;
+	v = name + 7;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (*v != '=')
+		return false;
+	v++;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	e = strchr(v, ';');
+	if (e == NULL)
+		e = v + strlen(v);
+	while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if (e - v >= 2 && *v == '"' && e[-1] == '"')
+		v++, e--;
+	*value = v;
+	*vend = e;
+	return true;
+}
+
+/*
+ * check_content_type
+ *		Refuse a response whose Content-Type is not JSON.
+ *
+ * Accepted: none at all, or a JSON media type (json_media_type).
+ * Parameters are ignored except charset, which must be utf-8 (any case,
+ * quoted or not) when given: JSON is UTF-8.  Called with the response's
+ * error context in place.
+ */
+static void
+check_content_type(UsageScanState *st, UsageTransfer *xfer)
+{
+	const char *ct = usage_http_content_type(xfer);
+	const char *semi;
+
+	if (ct == NULL)
+		return;
+	semi = strchr(ct, ';');
+	if (!json_media_type(ct, semi))
+	{
+		size_t		len;
+		const char *body = usage_http_body(xfer, &len);
+
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("API response has content type \"%s\", expected application/json",
-						usage_api_text(full, strlen(full), 200)),
+						usage_api_text(ct, strlen(ct), 200)),
 				 errdetail("The response body starts with \"%s\".",
 						   usage_api_text(body, len, 200))));
 	}
 
 	/* parameters: only charset matters */
-	for (p = semi; p != NULL; p = strchr(p + 1, ';'))
+	for (const char *p = semi; p != NULL; p = strchr(p + 1, ';'))
 	{
-		const char *name = p + 1;
 		const char *value;
 		const char *vend;
 
-		while (*name == ' ' || *name == '\t')
-			name++;
-		if (pg_strncasecmp(name, "charset", 7) != 0)
+		if (!charset_param(p + 1, &value, &vend))
 			continue;
-		value = name + 7;
-		while (*value == ' ' || *value == '\t')
-			value++;
-		if (*value != '=')
-			continue;
-		value++;
-		while (*value == ' ' || *value == '\t')
-			value++;
-		vend = strchr(value, ';');
-		if (vend == NULL)
-			vend = value + strlen(value);
-		while (vend > value && (vend[-1] == ' ' || vend[-1] == '\t'))
-			vend--;
-		if (vend - value >= 2 && *value == '"' && vend[-1] == '"')
-			value++, vend--;
 		if (vend - value == 5 && pg_strncasecmp(value, "utf-8", 5) == 0)
 			continue;
 		ereport(ERROR,
@@ -1145,90 +1163,93 @@ check_content_type(UsageScanState *st, UsageTransfer *xfer)
 				 errmsg("API response has charset \"%s\", expected utf-8",
 						usage_api_text(value, vend - value, 100)),
 				 errdetail("JSON responses must be encoded in UTF-8; the Content-Type was \"%s\".",
-						   usage_api_text(usage_http_content_type(xfer),
-										  strlen(usage_http_content_type(xfer)), 200))));
+						   usage_api_text(ct, strlen(ct), 200))));
 	}
-}
-
-/* dynahash support for UsageCall.followed: keys are C strings */
-static uint32
-followed_hash(const void *key, Size keysize)
-{
-	const char *url = *(char *const *) key;
-
-	return hash_bytes((const unsigned char *) url, strlen(url));
-}
-
-static int
-followed_match(const void *key1, const void *key2, Size keysize)
-{
-	return strcmp(*(char *const *) key1, *(char *const *) key2);
 }
 
 /*
- * Check a call's nextLink before it is followed: same origin as base_url,
- * not a page already read in this call (a loop, however long), and within
- * max_pages.  The URLs read are kept in a hash table per call, so a call of
- * n pages costs O(n), not O(n^2).
+ * await_page
+ *		Wait for the page of a call, and fail unless it came with HTTP 200.
+ *
+ * http.c retries what is worth retrying, a 401 with a new token included.
  */
 static void
-check_next_link(UsageScanState *st, UsageCall *call, const char *next_link)
+await_page(UsageScanState *st, UsageCall *call)
 {
-	FollowedPage *entry;
-	bool		found;
-	char	   *key;
+	usage_http_wait(call->xfer);
+	if (usage_http_failure(call->xfer) != USAGE_FAIL_NONE)
+		usage_http_report_failure(call->xfer, st->what);
+}
 
-	if (!usage_same_origin(next_link, st->opts->base_url))
+/*
+ * Add a page's totalCount to the scan's.  totalCount counts all pages of a
+ * call: once per call.  The sum over a fan-out saturates instead of
+ * wrapping around.
+ */
+static void
+count_total(UsageScanState *st, UsageCall *call, const UsageParseResult *res)
+{
+	int64		sum;
+
+	if (!res->has_total || call->total_counted)
+		return;
+	if (pg_add_s64_overflow(st->total_count, res->total_count, &sum))
+		sum = res->total_count > 0 ? PG_INT64_MAX : PG_INT64_MIN;
+	st->has_total = true;
+	st->total_count = sum;
+	call->total_counted = true;
+}
+
+/*
+ * parse_page
+ *		Parse the call's page, just arrived, into st->rows; then release its
+ *		transfer and request the call's next page, if any, so that it
+ *		downloads while the executor consumes this one.
+ *
+ * Every error about the response names it (conversion_error_callback).
+ */
+static void
+parse_page(UsageScanState *st, UsageCall *call)
+{
+	UsageParseResult res;
+	const char *body;
+	size_t		len;
+	MemoryContext old;
+	ErrorContextCallback errcb;
+	char	   *next_url;
+
+	MemoryContextReset(st->batch_cxt);
+	st->rows = NULL;
+	st->nrows = st->maxrows = st->next_row = 0;
+	st->filling = call;
+	st->parse_url = call->url;
+
+	errcb.callback = conversion_error_callback;
+	errcb.arg = st;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	check_content_type(st, call->xfer);
+
+	old = MemoryContextSwitchTo(st->batch_cxt);
+	body = usage_http_body(call->xfer, &len);
+	usage_parse_response(body, len, st->ep->items_key, st->cols, st->natts,
+						 add_row, st, &res);
+	MemoryContextSwitchTo(old);
+	call->npages++;
+	count_total(st, call, &res);
+
+	usage_http_release(&call->xfer);
+	next_url = usage_next_page_url(st->opts, call->url, res.next_link,
+								   call->npages, &call->followed, st->scan_cxt);
+	if (next_url)
 	{
-		char	   *origin = usage_url_origin(next_link);
-
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("refusing to follow a nextLink to another origin"),
-				 errdetail("The API answered with a nextLink to %s, but base_url is %s; the bearer token is only sent to base_url.",
-						   origin ? usage_api_text(origin, strlen(origin), 200) :
-						   "an unparsable URL",
-						   usage_url_origin(st->opts->base_url))));
+		call->url = next_url;
+		send_page(st, call);
 	}
 
-	if (call->followed == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = sizeof(char *);
-		ctl.entrysize = sizeof(FollowedPage);
-		ctl.hash = followed_hash;
-		ctl.match = followed_match;
-		ctl.hcxt = st->scan_cxt;
-		call->followed = hash_create("usage_fdw followed pages", 16, &ctl,
-									 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE |
-									 HASH_CONTEXT);
-	}
-	/* the page just read (the first one was never entered) */
-	entry = (FollowedPage *) hash_search(call->followed, &call->url, HASH_ENTER, &found);
-	if (!found)
-		entry->page = call->npages;
-
-	key = unconstify(char *, next_link);
-	entry = (FollowedPage *) hash_search(call->followed, &key, HASH_FIND, NULL);
-	if (entry != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("the API's nextLink leads back to a page already read"),
-				 errdetail("The nextLink of page " INT64_FORMAT " points to page " INT64_FORMAT " of the same request; following it would never end.",
-						   call->npages, entry->page)));
-
-	if (call->npages >= st->opts->max_pages)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg_plural("a request of foreign table %s needs more than max_pages = %d page",
-							   "a request of foreign table %s needs more than max_pages = %d pages",
-							   st->opts->max_pages,
-							   st->opts->table_name, st->opts->max_pages),
-				 errdetail("The API answered page " INT64_FORMAT " with a nextLink.",
-						   call->npages),
-				 errhint("Narrow the query, or raise the option max_pages of the foreign table or its server.")));
+	error_context_stack = errcb.previous;
+	st->parse_url = NULL;
 }
 
 /*
@@ -1236,26 +1257,16 @@ check_next_link(UsageScanState *st, UsageCall *call, const char *next_link)
  *		Parse the next page into st->rows.  Returns false at the end of the
  *		scan.
  *
- * Waits for the page of the current call; on a paged endpoint the next page
- * of the call is requested (after check_next_link) as soon as this one is
- * parsed.
+ * Takes the calls in order, each page of the current call in turn, while
+ * up to max_concurrency calls ahead of it are under way.
  */
 static bool
 fetch_next_batch(UsageScanState *st)
 {
-	for (;;)
+	while (st->cur_call < st->ncalls)
 	{
 		UsageCall  *call;
-		UsageTransfer *xfer;
-		UsageParseResult res;
-		const char *body;
-		size_t		len;
-		long		status;
-		MemoryContext old;
-		ErrorContextCallback errcb;
 
-		if (st->cur_call >= st->ncalls)
-			return false;
 		fill_window(st);
 		call = &st->calls[st->cur_call];
 		if (call->xfer == NULL)
@@ -1267,73 +1278,12 @@ fetch_next_batch(UsageScanState *st)
 			st->cur_call++;
 			continue;
 		}
-		xfer = call->xfer;
-		usage_http_wait(xfer);
-		status = usage_http_status(xfer);
-
-		if (status == 401 && !call->auth_retried && usage_auth_can_refresh(st->opts))
-		{
-			/* the token expired or was revoked: get a new one, once */
-			call->auth_retried = true;
-			usage_auth_invalidate(st->opts);
-			usage_http_restart(xfer, usage_auth_token(st->opts, &st->stats));
-			continue;
-		}
-		if (status != 200)
-			usage_http_report_failure(xfer, st->what);
-
-		MemoryContextReset(st->batch_cxt);
-		st->rows = NULL;
-		st->nrows = st->maxrows = st->next_row = 0;
-		st->filling = call;
-		st->parse_url = call->url;
-
-		/* every error about this response names it */
-		errcb.callback = conversion_error_callback;
-		errcb.arg = st;
-		errcb.previous = error_context_stack;
-		error_context_stack = &errcb;
-
-		check_content_type(st, xfer);
-
-		old = MemoryContextSwitchTo(st->batch_cxt);
-		body = usage_http_body(xfer, &len);
-		usage_parse_response(body, len, st->ep->items_key, st->cols, st->natts,
-							 add_row, st, &res);
-		MemoryContextSwitchTo(old);
-		call->npages++;
-
-		/*
-		 * totalCount counts all pages of a call: once per call.  The sum
-		 * over a fan-out saturates instead of wrapping around.
-		 */
-		if (res.has_total && !call->total_counted)
-		{
-			int64		sum;
-
-			if (pg_add_s64_overflow(st->total_count, res.total_count, &sum))
-				sum = res.total_count > 0 ? PG_INT64_MAX : PG_INT64_MIN;
-			st->has_total = true;
-			st->total_count = sum;
-			call->total_counted = true;
-		}
-
-		/* the next page, fetched while the executor consumes this one */
-		usage_http_release(xfer);
-		call->xfer = NULL;
-		if (res.next_link && st->ep->paging == USAGE_PAGING_NEXTLINK)
-		{
-			check_next_link(st, call, res.next_link);
-			call->url = MemoryContextStrdup(st->scan_cxt, res.next_link);
-			send_page(st, call);
-		}
-
-		error_context_stack = errcb.previous;
-		st->parse_url = NULL;
-
+		await_page(st, call);
+		parse_page(st, call);
 		if (st->nrows > 0)
 			return true;
 	}
+	return false;
 }
 
 static TupleTableSlot *

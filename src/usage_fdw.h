@@ -299,6 +299,9 @@ extern char *usage_build_body(UsageOptions *opts, const UsageValueSet *sets,
 extern void usage_append_url_encoded(StringInfo buf, const char *s);
 extern bool usage_same_origin(const char *url_a, const char *url_b);
 extern char *usage_url_origin(const char *url);
+extern char *usage_next_page_url(UsageOptions *opts, const char *page_url,
+								 const char *next_link, int64 npages,
+								 struct HTAB **followed, MemoryContext cxt);
 
 /* ----------------------------------------------------------------
  *		HTTP (http.c)
@@ -311,16 +314,40 @@ typedef struct UsageHttpStats
 	int64		retries;
 	int64		bytes;			/* response bytes received */
 	double		wait_ms;		/* time spent waiting on the network */
+	uint64		charged_wait;	/* http.c: the last wait charged to wait_ms */
 } UsageHttpStats;
 
-typedef enum UsageXferState
+/*
+ * How a finished transfer ended: the one classification of failures, which
+ * decides retries, the SQLSTATE of the error, and what the token request
+ * counts as a refusal.
+ */
+typedef enum UsageFailure
 {
-	USAGE_XFER_WAITING,			/* scheduled, not yet sent (backoff) */
-	USAGE_XFER_RUNNING,
-	USAGE_XFER_DONE
-} UsageXferState;
+	USAGE_FAIL_NONE,			/* HTTP 200 */
+	USAGE_FAIL_TOO_LARGE,		/* body over USAGE_MAX_RESPONSE_BYTES */
+	USAGE_FAIL_CONNECTION,		/* no usable connection (HV00N) */
+	USAGE_FAIL_TLS,				/* certificate not verified (HV00N) */
+	USAGE_FAIL_TRANSPORT,		/* another libcurl error */
+	USAGE_FAIL_AUTH,			/* HTTP 401 or 403 (28000) */
+	USAGE_FAIL_SERVER,			/* HTTP 429 or 5xx */
+	USAGE_FAIL_CLIENT			/* any other status */
+} UsageFailure;
 
 typedef struct UsageTransfer UsageTransfer;
+
+/*
+ * Where a request's bearer token comes from.  token() returns the current
+ * token (obtaining one if need be); after a 401, refresh() discards it and
+ * tells whether another can be had.  http.c sends a request once more with
+ * a new token after a 401, once per request, when refresh() says so.
+ */
+typedef struct UsageBearerSource
+{
+	const char *(*token) (void *arg);
+	bool		(*refresh) (void *arg);
+	void	   *arg;
+} UsageBearerSource;
 
 typedef struct UsageHttpRequest
 {
@@ -328,25 +355,29 @@ typedef struct UsageHttpRequest
 	const char *url;
 	const char *body;			/* NULL for none */
 	const char *content_type;	/* of the body */
-	const char *bearer;			/* token, or NULL */
+	const UsageBearerSource *bearer;	/* NULL: no Authorization header */
 	UsageOptions *opts;			/* timeouts, retries, TLS, proxy */
 } UsageHttpRequest;
 
-extern UsageTransfer *usage_http_start(const UsageHttpRequest *req,
-									   UsageHttpStats *stats);
-extern void usage_http_restart(UsageTransfer *xfer, const char *bearer);
+/*
+ * A transfer belongs to the owner slot given to usage_http_start: the slot
+ * points to it until usage_http_release(slot), or transaction end, frees it
+ * and sets the slot to NULL.  A slot must stay valid as long as it holds a
+ * transfer: release it before freeing the slot's memory.
+ */
+extern void usage_http_start(const UsageHttpRequest *req,
+							 UsageHttpStats *stats, UsageTransfer **owner);
 extern void usage_http_wait(UsageTransfer *xfer);
 extern void usage_http_poll(void);
 extern bool usage_http_is_done(UsageTransfer *xfer);
+extern UsageFailure usage_http_failure(UsageTransfer *xfer);
 extern long usage_http_status(UsageTransfer *xfer);
 extern const char *usage_http_body(UsageTransfer *xfer, size_t *len);
 extern const char *usage_http_content_type(UsageTransfer *xfer);
-extern const char *usage_http_url(UsageTransfer *xfer);
-extern void usage_http_report_failure(UsageTransfer *xfer, const char *what);
-extern void usage_http_release(UsageTransfer *xfer);
-extern uint64 usage_http_generation(void);
+USAGE_NORETURN extern void usage_http_report_failure(UsageTransfer *xfer,
+													 const char *what);
+extern void usage_http_release(UsageTransfer **owner);
 extern void usage_http_init(void);
-extern int	usage_http_running_count(void);
 extern char *usage_api_text(const char *s, size_t len, size_t max_bytes);
 
 /* ----------------------------------------------------------------
@@ -354,9 +385,8 @@ extern char *usage_api_text(const char *s, size_t len, size_t max_bytes);
  * ----------------------------------------------------------------
  */
 
-extern const char *usage_auth_token(UsageOptions *opts, UsageHttpStats *stats);
-extern bool usage_auth_can_refresh(UsageOptions *opts);
-extern void usage_auth_invalidate(UsageOptions *opts);
+extern const UsageBearerSource *usage_auth_bearer(UsageOptions *opts,
+												  UsageHttpStats *stats);
 
 /* ----------------------------------------------------------------
  *		JSON to rows (json_tuple.c)
