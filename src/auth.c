@@ -10,6 +10,8 @@
  * discards the cached token (usage_auth_invalidate) so the next call fetches
  * a new one.  Neither the secret nor a token ever appears in a message.
  *
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
