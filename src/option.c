@@ -321,6 +321,115 @@ check_param_option_provider(const char *optname, UsageProvider provider,
 						 usage_provider_name(owner))));
 }
 
+/* Check one option: known, allowed where it is given, with a valid value. */
+static void
+check_option(DefElem *d, int ctx)
+{
+	UsageOptionDef def;
+
+	if (!find_option(d->defname, &def) || ctx == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid option \"%s\"", d->defname),
+				 ctx == 0 ?
+				 errhint("The foreign-data wrapper usage_fdw takes no options.") :
+				 errhint("Valid options for %s are: %s.",
+						 context_name(ctx), valid_option_names(ctx))));
+
+	if (!(def.contexts & ctx))
+	{
+		if (def.contexts == CTX_USER)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"%s\" is only allowed on a user mapping", d->defname),
+					 errhint("Credentials belong in a user mapping: CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (%s '...').",
+							 d->defname)));
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid option \"%s\" for %s", d->defname, context_name(ctx)),
+				 errhint("Valid options for %s are: %s.",
+						 context_name(ctx), valid_option_names(ctx))));
+	}
+
+	check_option_value(&def, d);
+}
+
+/* A server: a provider, the options of that provider, its required ones. */
+static void
+check_server_options(List *options)
+{
+	DefElem    *prov = find_defelem(options, "provider");
+	UsageProvider provider;
+	ListCell   *lc;
+
+	if (prov == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"provider\" is required for a usage_fdw server"),
+				 errhint("Valid providers are: uipath, avepoint.")));
+	(void) usage_provider_from_name(defGetString(prov), &provider);
+
+	foreach(lc, options)
+		check_param_option_provider(((DefElem *) lfirst(lc))->defname,
+									provider, "a server");
+
+	if (provider == USAGE_PROVIDER_UIPATH &&
+		find_defelem(options, "organization_id") == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"organization_id\" is required for provider \"uipath\""),
+				 errhint("Give the organization GUID of your UiPath organization, as in OPTIONS (provider 'uipath', organization_id '11111111-1111-1111-1111-111111111111').")));
+}
+
+/* A foreign table: an endpoint, and bindings of that endpoint's parameters. */
+static void
+check_table_options(List *options)
+{
+	DefElem    *ep_opt = find_defelem(options, "endpoint");
+	const UsageEndpoint *ep;
+	ListCell   *lc;
+
+	if (ep_opt == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"endpoint\" is required for a usage_fdw foreign table"),
+				 errhint("Valid endpoints are: %s.",
+						 usage_endpoint_names(USAGE_PROVIDER_UIPATH, true))));
+	ep = usage_find_endpoint(defGetString(ep_opt));
+
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		check_param_option_provider(d->defname, ep->provider,
+									"a foreign table");
+		if (usage_find_binding(d->defname, NULL) != NULL &&
+			usage_find_param_by_option(ep, d->defname) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"%s\" is not a parameter of endpoint \"%s\"",
+							d->defname, ep->name)));
+	}
+}
+
+/* A user mapping: a token, or a client id with its secret, not both. */
+static void
+check_user_options(List *options)
+{
+	bool		has_token = find_defelem(options, "access_token") != NULL;
+	bool		has_id = find_defelem(options, "client_id") != NULL;
+	bool		has_secret = find_defelem(options, "client_secret") != NULL;
+
+	if (has_id != has_secret)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("options \"client_id\" and \"client_secret\" must be given together")));
+	if (has_token && has_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("give either \"access_token\" or \"client_id\" and \"client_secret\", not both")));
+}
+
 /*
  * Validate the options given in a CREATE or ALTER command for a wrapper,
  * server, user mapping, foreign table or column.  ALTER passes the complete
@@ -330,109 +439,19 @@ Datum
 usage_fdw_validator(PG_FUNCTION_ARGS)
 {
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
-	Oid			catalog = PG_GETARG_OID(1);
-	int			ctx = context_of_catalog(catalog);
+	int			ctx = context_of_catalog(PG_GETARG_OID(1));
 	ListCell   *lc;
 
 	foreach(lc, options)
-	{
-		DefElem    *d = (DefElem *) lfirst(lc);
-		UsageOptionDef defbuf;
-		const UsageOptionDef *def = find_option(d->defname, &defbuf) ? &defbuf : NULL;
-
-		if (def == NULL || ctx == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("invalid option \"%s\"", d->defname),
-					 ctx == 0 ?
-					 errhint("The foreign-data wrapper usage_fdw takes no options.") :
-					 errhint("Valid options for %s are: %s.",
-							 context_name(ctx), valid_option_names(ctx))));
-
-		if (!(def->contexts & ctx))
-		{
-			if (def->type == OPT_SECRET || strcmp(def->name, "client_id") == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-						 errmsg("option \"%s\" is only allowed on a user mapping", d->defname),
-						 errhint("Credentials belong in a user mapping: CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (%s '...').",
-								 d->defname)));
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("invalid option \"%s\" for %s", d->defname, context_name(ctx)),
-					 errhint("Valid options for %s are: %s.",
-							 context_name(ctx), valid_option_names(ctx))));
-		}
-
-		check_option_value(def, d);
-	}
+		check_option((DefElem *) lfirst(lc), ctx);
 
 	/* options that depend on each other */
 	if (ctx == CTX_SERVER)
-	{
-		DefElem    *prov = find_defelem(options, "provider");
-		UsageProvider provider;
-
-		if (prov == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-					 errmsg("option \"provider\" is required for a usage_fdw server"),
-					 errhint("Valid providers are: uipath, avepoint.")));
-		(void) usage_provider_from_name(defGetString(prov), &provider);
-
-		foreach(lc, options)
-			check_param_option_provider(((DefElem *) lfirst(lc))->defname,
-										provider, "a server");
-
-		if (provider == USAGE_PROVIDER_UIPATH &&
-			find_defelem(options, "organization_id") == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-					 errmsg("option \"organization_id\" is required for provider \"uipath\""),
-					 errhint("Give the organization GUID of your UiPath organization, as in OPTIONS (provider 'uipath', organization_id '11111111-1111-1111-1111-111111111111').")));
-	}
+		check_server_options(options);
 	else if (ctx == CTX_TABLE)
-	{
-		DefElem    *ep_opt = find_defelem(options, "endpoint");
-		const UsageEndpoint *ep;
-
-		if (ep_opt == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-					 errmsg("option \"endpoint\" is required for a usage_fdw foreign table"),
-					 errhint("Valid endpoints are: %s.",
-							 usage_endpoint_names(USAGE_PROVIDER_UIPATH, true))));
-		ep = usage_find_endpoint(defGetString(ep_opt));
-
-		foreach(lc, options)
-		{
-			DefElem    *d = (DefElem *) lfirst(lc);
-
-			check_param_option_provider(d->defname, ep->provider,
-										"a foreign table");
-			if (usage_find_binding(d->defname, NULL) != NULL &&
-				usage_find_param_by_option(ep, d->defname) < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-						 errmsg("option \"%s\" is not a parameter of endpoint \"%s\"",
-								d->defname, ep->name)));
-		}
-	}
+		check_table_options(options);
 	else if (ctx == CTX_USER)
-	{
-		bool		has_token = find_defelem(options, "access_token") != NULL;
-		bool		has_id = find_defelem(options, "client_id") != NULL;
-		bool		has_secret = find_defelem(options, "client_secret") != NULL;
-
-		if (has_id != has_secret)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-					 errmsg("options \"client_id\" and \"client_secret\" must be given together")));
-		if (has_token && has_id)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("give either \"access_token\" or \"client_id\" and \"client_secret\", not both")));
-	}
+		check_user_options(options);
 
 	PG_RETURN_VOID();
 }
@@ -522,7 +541,7 @@ strip_trailing_slashes(char *url)
 
 /*
  * The options of a foreign table: server options, overridden by the
- * table's, plus the defaults of SPEC §2.  Credentials are not looked up
+ * table's, plus the documented defaults.  Credentials are not looked up
  * here (see usage_get_user_options).
  */
 UsageOptions *
