@@ -12,6 +12,8 @@
  * so that the next one is fetched anew.  Neither the secret nor a token ever
  * appears in a message.
  *
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -27,7 +27,7 @@
  * parameterized scan would return, in the same order.  Memory is bounded
  * by the outer rows and inner rows of one batch.
  *
- * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License.
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
  *
  *-------------------------------------------------------------------------
  */

@@ -10,11 +10,14 @@
  * FOREIGN SCHEMA creates.  No other module has per-endpoint code: adding an
  * endpoint means adding an entry here, plus tests.
  *
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
 
 #include "usage_fdw.h"
 
@@ -235,4 +238,77 @@ usage_find_param_by_option(const UsageEndpoint *ep, const char *option)
 			return i;
 	}
 	return -1;
+}
+
+/*
+ * The parameter an option binds (a server or table option that fixes a
+ * request parameter with a column, such as tenant_id), and the provider it
+ * belongs to (when provider is not NULL); NULL when the name binds nothing.
+ */
+const UsageParamDef *
+usage_find_binding(const char *option, UsageProvider *provider)
+{
+	for (int i = 0; i < lengthof_array(endpoints); i++)
+	{
+		const UsageEndpoint *ep = &endpoints[i];
+
+		for (int p = 0; p < ep->nparams; p++)
+		{
+			const UsageParamDef *def = &ep->params[p];
+
+			if (def->key != NULL && def->option != NULL &&
+				strcmp(def->option, option) == 0)
+			{
+				if (provider)
+					*provider = ep->provider;
+				return def;
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
+ * The provider of an option that sets a request parameter (a binding, or a
+ * path parameter such as organization_id); false for other options.
+ */
+bool
+usage_option_provider(const char *option, UsageProvider *provider)
+{
+	for (int i = 0; i < lengthof_array(endpoints); i++)
+	{
+		if (usage_find_param_by_option(&endpoints[i], option) >= 0)
+		{
+			*provider = endpoints[i].provider;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The names of all binding options, each once, in catalogue order. */
+List *
+usage_binding_options(void)
+{
+	List	   *names = NIL;
+
+	for (int i = 0; i < lengthof_array(endpoints); i++)
+	{
+		const UsageEndpoint *ep = &endpoints[i];
+
+		for (int p = 0; p < ep->nparams; p++)
+		{
+			const UsageParamDef *def = &ep->params[p];
+			ListCell   *lc;
+			bool		seen = false;
+
+			if (def->key == NULL || def->option == NULL)
+				continue;
+			foreach(lc, names)
+				seen = seen || strcmp((char *) lfirst(lc), def->option) == 0;
+			if (!seen)
+				names = lappend(names, (char *) def->option);
+		}
+	}
+	return names;
 }

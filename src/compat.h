@@ -5,7 +5,7 @@
  *		  against, in one place: every PG_VERSION_NUM test of a server API
  *		  that moved or changed its signature is here.
  *
- * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License.
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
  *
  *-------------------------------------------------------------------------
  */

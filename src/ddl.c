@@ -16,6 +16,8 @@
  * these checks (and the comments they write) through DDL it was allowed to
  * run on objects it owns.
  *
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -10,6 +10,8 @@
  * as a placeholder $n, explained under "Request Parameters".  No secret is
  * part of any of it: credentials travel in a header only.
  *
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

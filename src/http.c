@@ -35,6 +35,8 @@
  * through usage_api_text() before it reaches an error message, so that it
  * is valid in the database encoding whatever the server sent.
  *
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -14,6 +14,8 @@
  * items that are not objects, a missing items array) is an error: a scan
  * never guesses.
  *
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -9,11 +9,14 @@
  * mappings.  Checks that need two objects at once (a table's endpoint
  * against its server's provider) are made by the event trigger in ddl.c.
  *
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <ctype.h>
+#include <stddef.h>
 
 #include "access/reloptions.h"
 #include "catalog/pg_foreign_data_wrapper.h"
@@ -57,52 +60,44 @@ typedef struct UsageOptionDef
 	UsageOptionType type;
 	int			min;			/* OPT_INT bounds */
 	int			max;
+	int			field;			/* offset of its field in UsageOptions, or
+								 * NO_FIELD */
 } UsageOptionDef;
 
+#define NO_FIELD	(-1)
+#define FIELD(f)	((int) offsetof(UsageOptions, f))
+
+/*
+ * The options that are not request parameters.  The parameter bindings
+ * (tenant_id, tenant, ...) are not listed here: they come from the
+ * endpoint catalogue (see find_option).
+ */
 static const UsageOptionDef usage_options[] = {
-	{"provider", CTX_SERVER, OPT_PROVIDER},
-	{"base_url", CTX_SERVER, OPT_URL},
-	{"organization_id", CTX_SERVER, OPT_STRING},
-	{"token_url", CTX_SERVER, OPT_URL},
-	{"scope", CTX_SERVER, OPT_STRING},
-	{"page_size", CTX_SERVER | CTX_TABLE, OPT_INT, 1, 1000},
-	{"max_concurrency", CTX_SERVER | CTX_TABLE, OPT_INT, 1, 64},
-	{"async_capable", CTX_SERVER | CTX_TABLE, OPT_BOOL},
-	{"max_pages", CTX_SERVER | CTX_TABLE, OPT_INT, 1, USAGE_MAX_PAGES_PER_CALL},
-	{"batch_size", CTX_SERVER | CTX_TABLE, OPT_INT, 1, 10000},
-	{"timeout_ms", CTX_SERVER, OPT_INT, 1, 3600000},
-	{"connect_timeout_ms", CTX_SERVER, OPT_INT, 1, 3600000},
-	{"max_retries", CTX_SERVER, OPT_INT, 0, 100},
-	{"ca_file", CTX_SERVER, OPT_STRING},
-	{"proxy", CTX_SERVER, OPT_STRING},
-	/* request parameter defaults */
-	{"tenant_id", CTX_SERVER | CTX_TABLE, OPT_STRING},
-	{"tenant", CTX_SERVER | CTX_TABLE, OPT_STRING},
-	{"consumable_code", CTX_SERVER | CTX_TABLE, OPT_STRING},
-	{"aggregate_by_ownership", CTX_SERVER | CTX_TABLE, OPT_BOOL},
-	{"endpoint", CTX_TABLE, OPT_ENDPOINT},
-	/* credentials */
-	{"access_token", CTX_USER, OPT_SECRET},
-	{"client_id", CTX_USER, OPT_STRING},
-	{"client_secret", CTX_USER, OPT_SECRET},
-	/* columns */
-	{"json_key", CTX_COLUMN, OPT_JSON_KEY},
+	{"provider", CTX_SERVER, OPT_PROVIDER, 0, 0, FIELD(provider)},
+	{"base_url", CTX_SERVER, OPT_URL, 0, 0, FIELD(base_url)},
+	{"organization_id", CTX_SERVER, OPT_STRING, 0, 0, FIELD(organization_id)},
+	{"token_url", CTX_SERVER, OPT_URL, 0, 0, FIELD(token_url)},
+	{"scope", CTX_SERVER, OPT_STRING, 0, 0, FIELD(scope)},
+	{"page_size", CTX_SERVER | CTX_TABLE, OPT_INT, 1, 1000, FIELD(page_size)},
+	{"max_concurrency", CTX_SERVER | CTX_TABLE, OPT_INT, 1, 64, FIELD(max_concurrency)},
+	{"async_capable", CTX_SERVER | CTX_TABLE, OPT_BOOL, 0, 0, FIELD(async_capable)},
+	{"max_pages", CTX_SERVER | CTX_TABLE, OPT_INT, 1, USAGE_MAX_PAGES_PER_CALL, FIELD(max_pages)},
+	{"batch_size", CTX_SERVER | CTX_TABLE, OPT_INT, 1, 10000, FIELD(batch_size)},
+	{"timeout_ms", CTX_SERVER, OPT_INT, 1, 3600000, FIELD(timeout_ms)},
+	{"connect_timeout_ms", CTX_SERVER, OPT_INT, 1, 3600000, FIELD(connect_timeout_ms)},
+	{"max_retries", CTX_SERVER, OPT_INT, 0, 100, FIELD(max_retries)},
+	{"ca_file", CTX_SERVER, OPT_STRING, 0, 0, FIELD(ca_file)},
+	{"proxy", CTX_SERVER, OPT_STRING, 0, 0, FIELD(proxy)},
+	{"endpoint", CTX_TABLE, OPT_ENDPOINT, 0, 0, FIELD(endpoint)},
+	/* credentials: read by usage_get_user_options */
+	{"access_token", CTX_USER, OPT_SECRET, 0, 0, NO_FIELD},
+	{"client_id", CTX_USER, OPT_STRING, 0, 0, NO_FIELD},
+	{"client_secret", CTX_USER, OPT_SECRET, 0, 0, NO_FIELD},
+	/* columns: read by usage_column_json_key */
+	{"json_key", CTX_COLUMN, OPT_JSON_KEY, 0, 0, NO_FIELD},
 };
 
-#define N_USAGE_OPTIONS ((int) (sizeof(usage_options) / sizeof(usage_options[0])))
-
-/* parameter-default options and the provider they belong to */
-static const struct
-{
-	const char *name;
-	UsageProvider provider;
-}			param_option_provider[] = {
-	{"tenant_id", USAGE_PROVIDER_UIPATH},
-	{"consumable_code", USAGE_PROVIDER_UIPATH},
-	{"aggregate_by_ownership", USAGE_PROVIDER_UIPATH},
-	{"organization_id", USAGE_PROVIDER_UIPATH},
-	{"tenant", USAGE_PROVIDER_AVEPOINT},
-};
+#define N_USAGE_OPTIONS ((int) lengthof(usage_options))
 
 static int
 context_of_catalog(Oid catalog)
@@ -140,15 +135,33 @@ context_name(int ctx)
 	}
 }
 
-static const UsageOptionDef *
-find_option(const char *name)
+/*
+ * The definition of an option, into *def: one of usage_options[], or a
+ * parameter binding of the endpoint catalogue (a server or table option, a
+ * boolean for a boolean parameter).  False for an unknown name.
+ */
+static bool
+find_option(const char *name, UsageOptionDef *def)
 {
+	const UsageParamDef *param;
+
 	for (int i = 0; i < N_USAGE_OPTIONS; i++)
 	{
 		if (strcmp(usage_options[i].name, name) == 0)
-			return &usage_options[i];
+		{
+			*def = usage_options[i];
+			return true;
+		}
 	}
-	return NULL;
+	param = usage_find_binding(name, NULL);
+	if (param == NULL)
+		return false;
+	def->name = param->option;
+	def->contexts = CTX_SERVER | CTX_TABLE;
+	def->type = param->kind == USAGE_KIND_BOOLEAN ? OPT_BOOL : OPT_STRING;
+	def->min = def->max = 0;
+	def->field = NO_FIELD;
+	return true;
 }
 
 static char *
@@ -164,6 +177,13 @@ valid_option_names(int ctx)
 		if (buf.len > 0)
 			appendStringInfoString(&buf, ", ");
 		appendStringInfoString(&buf, usage_options[i].name);
+	}
+	if (ctx & (CTX_SERVER | CTX_TABLE))
+	{
+		ListCell   *lc;
+
+		foreach(lc, usage_binding_options())
+			appendStringInfo(&buf, ", %s", (char *) lfirst(lc));
 	}
 	return buf.data;
 }
@@ -282,21 +302,132 @@ find_defelem(List *options, const char *name)
 	return NULL;
 }
 
+/*
+ * An option that sets a request parameter (a binding, or organization_id)
+ * belongs to the provider whose endpoints have that parameter.
+ */
 static void
 check_param_option_provider(const char *optname, UsageProvider provider,
 							const char *where)
 {
-	for (int i = 0; i < lengthof(param_option_provider); i++)
+	UsageProvider owner;
+
+	if (usage_option_provider(optname, &owner) && owner != provider)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("option \"%s\" is not valid for %s of provider \"%s\"",
+						optname, where, usage_provider_name(provider)),
+				 errhint("It is an option of provider \"%s\".",
+						 usage_provider_name(owner))));
+}
+
+/* Check one option: known, allowed where it is given, with a valid value. */
+static void
+check_option(DefElem *d, int ctx)
+{
+	UsageOptionDef def;
+
+	if (!find_option(d->defname, &def) || ctx == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid option \"%s\"", d->defname),
+				 ctx == 0 ?
+				 errhint("The foreign-data wrapper usage_fdw takes no options.") :
+				 errhint("Valid options for %s are: %s.",
+						 context_name(ctx), valid_option_names(ctx))));
+
+	if (!(def.contexts & ctx))
 	{
-		if (strcmp(param_option_provider[i].name, optname) == 0 &&
-			param_option_provider[i].provider != provider)
+		if (def.contexts == CTX_USER)
 			ereport(ERROR,
 					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("option \"%s\" is not valid for %s of provider \"%s\"",
-							optname, where, usage_provider_name(provider)),
-					 errhint("It is an option of provider \"%s\".",
-							 usage_provider_name(param_option_provider[i].provider))));
+					 errmsg("option \"%s\" is only allowed on a user mapping", d->defname),
+					 errhint("Credentials belong in a user mapping: CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (%s '...').",
+							 d->defname)));
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid option \"%s\" for %s", d->defname, context_name(ctx)),
+				 errhint("Valid options for %s are: %s.",
+						 context_name(ctx), valid_option_names(ctx))));
 	}
+
+	check_option_value(&def, d);
+}
+
+/* A server: a provider, the options of that provider, its required ones. */
+static void
+check_server_options(List *options)
+{
+	DefElem    *prov = find_defelem(options, "provider");
+	UsageProvider provider;
+	ListCell   *lc;
+
+	if (prov == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"provider\" is required for a usage_fdw server"),
+				 errhint("Valid providers are: uipath, avepoint.")));
+	(void) usage_provider_from_name(defGetString(prov), &provider);
+
+	foreach(lc, options)
+		check_param_option_provider(((DefElem *) lfirst(lc))->defname,
+									provider, "a server");
+
+	if (provider == USAGE_PROVIDER_UIPATH &&
+		find_defelem(options, "organization_id") == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"organization_id\" is required for provider \"uipath\""),
+				 errhint("Give the organization GUID of your UiPath organization, as in OPTIONS (provider 'uipath', organization_id '11111111-1111-1111-1111-111111111111').")));
+}
+
+/* A foreign table: an endpoint, and bindings of that endpoint's parameters. */
+static void
+check_table_options(List *options)
+{
+	DefElem    *ep_opt = find_defelem(options, "endpoint");
+	const UsageEndpoint *ep;
+	ListCell   *lc;
+
+	if (ep_opt == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"endpoint\" is required for a usage_fdw foreign table"),
+				 errhint("Valid endpoints are: %s.",
+						 usage_endpoint_names(USAGE_PROVIDER_UIPATH, true))));
+	ep = usage_find_endpoint(defGetString(ep_opt));
+
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		check_param_option_provider(d->defname, ep->provider,
+									"a foreign table");
+		if (usage_find_binding(d->defname, NULL) != NULL &&
+			usage_find_param_by_option(ep, d->defname) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"%s\" is not a parameter of endpoint \"%s\"",
+							d->defname, ep->name)));
+	}
+}
+
+/* A user mapping: a token, or a client id with its secret, not both. */
+static void
+check_user_options(List *options)
+{
+	bool		has_token = find_defelem(options, "access_token") != NULL;
+	bool		has_id = find_defelem(options, "client_id") != NULL;
+	bool		has_secret = find_defelem(options, "client_secret") != NULL;
+
+	if (has_id != has_secret)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("options \"client_id\" and \"client_secret\" must be given together")));
+	if (has_token && has_id)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("give either \"access_token\" or \"client_id\" and \"client_secret\", not both")));
 }
 
 /*
@@ -308,113 +439,19 @@ Datum
 usage_fdw_validator(PG_FUNCTION_ARGS)
 {
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
-	Oid			catalog = PG_GETARG_OID(1);
-	int			ctx = context_of_catalog(catalog);
+	int			ctx = context_of_catalog(PG_GETARG_OID(1));
 	ListCell   *lc;
 
 	foreach(lc, options)
-	{
-		DefElem    *d = (DefElem *) lfirst(lc);
-		const UsageOptionDef *def = find_option(d->defname);
-
-		if (def == NULL || ctx == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("invalid option \"%s\"", d->defname),
-					 ctx == 0 ?
-					 errhint("The foreign-data wrapper usage_fdw takes no options.") :
-					 errhint("Valid options for %s are: %s.",
-							 context_name(ctx), valid_option_names(ctx))));
-
-		if (!(def->contexts & ctx))
-		{
-			if (def->type == OPT_SECRET || strcmp(def->name, "client_id") == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-						 errmsg("option \"%s\" is only allowed on a user mapping", d->defname),
-						 errhint("Credentials belong in a user mapping: CREATE USER MAPPING FOR CURRENT_USER SERVER ... OPTIONS (%s '...').",
-								 d->defname)));
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("invalid option \"%s\" for %s", d->defname, context_name(ctx)),
-					 errhint("Valid options for %s are: %s.",
-							 context_name(ctx), valid_option_names(ctx))));
-		}
-
-		check_option_value(def, d);
-	}
+		check_option((DefElem *) lfirst(lc), ctx);
 
 	/* options that depend on each other */
 	if (ctx == CTX_SERVER)
-	{
-		DefElem    *prov = find_defelem(options, "provider");
-		UsageProvider provider;
-
-		if (prov == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-					 errmsg("option \"provider\" is required for a usage_fdw server"),
-					 errhint("Valid providers are: uipath, avepoint.")));
-		(void) usage_provider_from_name(defGetString(prov), &provider);
-
-		foreach(lc, options)
-			check_param_option_provider(((DefElem *) lfirst(lc))->defname,
-										provider, "a server");
-
-		if (provider == USAGE_PROVIDER_UIPATH &&
-			find_defelem(options, "organization_id") == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-					 errmsg("option \"organization_id\" is required for provider \"uipath\""),
-					 errhint("Give the organization GUID of your UiPath organization, as in OPTIONS (provider 'uipath', organization_id '11111111-1111-1111-1111-111111111111').")));
-	}
+		check_server_options(options);
 	else if (ctx == CTX_TABLE)
-	{
-		DefElem    *ep_opt = find_defelem(options, "endpoint");
-		const UsageEndpoint *ep;
-
-		if (ep_opt == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-					 errmsg("option \"endpoint\" is required for a usage_fdw foreign table"),
-					 errhint("Valid endpoints are: %s.",
-							 usage_endpoint_names(USAGE_PROVIDER_UIPATH, true))));
-		ep = usage_find_endpoint(defGetString(ep_opt));
-
-		foreach(lc, options)
-		{
-			DefElem    *d = (DefElem *) lfirst(lc);
-
-			check_param_option_provider(d->defname, ep->provider,
-										"a foreign table");
-			if (find_option(d->defname)->contexts & CTX_SERVER &&
-				strcmp(d->defname, "page_size") != 0 &&
-				strcmp(d->defname, "max_concurrency") != 0 &&
-				strcmp(d->defname, "async_capable") != 0 &&
-				strcmp(d->defname, "max_pages") != 0 &&
-				strcmp(d->defname, "batch_size") != 0 &&
-				usage_find_param_by_option(ep, d->defname) < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-						 errmsg("option \"%s\" is not a parameter of endpoint \"%s\"",
-								d->defname, ep->name)));
-		}
-	}
+		check_table_options(options);
 	else if (ctx == CTX_USER)
-	{
-		bool		has_token = find_defelem(options, "access_token") != NULL;
-		bool		has_id = find_defelem(options, "client_id") != NULL;
-		bool		has_secret = find_defelem(options, "client_secret") != NULL;
-
-		if (has_id != has_secret)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-					 errmsg("options \"client_id\" and \"client_secret\" must be given together")));
-		if (has_token && has_id)
-			ereport(ERROR,
-					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-					 errmsg("give either \"access_token\" or \"client_id\" and \"client_secret\", not both")));
-	}
+		check_user_options(options);
 
 	PG_RETURN_VOID();
 }
@@ -442,6 +479,11 @@ set_param_default(List **defaults, DefElem *d)
 	*defaults = lappend(*defaults, d);
 }
 
+/*
+ * Apply a list of server or table options to opts: each known option sets
+ * its field, a parameter binding joins the bindings (the table's replaces
+ * the server's).  The values were checked by the validator.
+ */
 static void
 apply_options(UsageOptions *opts, List *options)
 {
@@ -451,44 +493,39 @@ apply_options(UsageOptions *opts, List *options)
 	{
 		DefElem    *d = (DefElem *) lfirst(lc);
 		char	   *v = defGetString(d);
+		UsageOptionDef def;
+		char	   *field;
 
-		if (strcmp(d->defname, "provider") == 0)
-			(void) usage_provider_from_name(v, &opts->provider);
-		else if (strcmp(d->defname, "base_url") == 0)
-			opts->base_url = v;
-		else if (strcmp(d->defname, "organization_id") == 0)
-			opts->organization_id = v;
-		else if (strcmp(d->defname, "token_url") == 0)
-			opts->token_url = v;
-		else if (strcmp(d->defname, "scope") == 0)
-			opts->scope = v;
-		else if (strcmp(d->defname, "page_size") == 0)
-			(void) parse_int_option(v, &opts->page_size);
-		else if (strcmp(d->defname, "max_concurrency") == 0)
-			(void) parse_int_option(v, &opts->max_concurrency);
-		else if (strcmp(d->defname, "async_capable") == 0)
-			(void) parse_bool(v, &opts->async_capable);
-		else if (strcmp(d->defname, "max_pages") == 0)
-			(void) parse_int_option(v, &opts->max_pages);
-		else if (strcmp(d->defname, "batch_size") == 0)
-			(void) parse_int_option(v, &opts->batch_size);
-		else if (strcmp(d->defname, "timeout_ms") == 0)
-			(void) parse_int_option(v, &opts->timeout_ms);
-		else if (strcmp(d->defname, "connect_timeout_ms") == 0)
-			(void) parse_int_option(v, &opts->connect_timeout_ms);
-		else if (strcmp(d->defname, "max_retries") == 0)
-			(void) parse_int_option(v, &opts->max_retries);
-		else if (strcmp(d->defname, "ca_file") == 0)
-			opts->ca_file = v;
-		else if (strcmp(d->defname, "proxy") == 0)
-			opts->proxy = v;
-		else if (strcmp(d->defname, "endpoint") == 0)
-			opts->endpoint = usage_find_endpoint(v);
-		else if (strcmp(d->defname, "tenant_id") == 0 ||
-				 strcmp(d->defname, "tenant") == 0 ||
-				 strcmp(d->defname, "consumable_code") == 0 ||
-				 strcmp(d->defname, "aggregate_by_ownership") == 0)
-			set_param_default(&opts->param_defaults, d);
+		if (!find_option(d->defname, &def))
+			continue;
+		if (def.field == NO_FIELD)
+		{
+			if (usage_find_binding(d->defname, NULL) != NULL)
+				set_param_default(&opts->param_defaults, d);
+			continue;
+		}
+		field = (char *) opts + def.field;
+		switch (def.type)
+		{
+			case OPT_PROVIDER:
+				(void) usage_provider_from_name(v, (UsageProvider *) field);
+				break;
+			case OPT_INT:
+				(void) parse_int_option(v, (int *) field);
+				break;
+			case OPT_BOOL:
+				(void) parse_bool(v, (bool *) field);
+				break;
+			case OPT_ENDPOINT:
+				*(const UsageEndpoint **) field = usage_find_endpoint(v);
+				break;
+			case OPT_URL:
+			case OPT_STRING:
+			case OPT_SECRET:
+			case OPT_JSON_KEY:
+				*(char **) field = v;
+				break;
+		}
 	}
 }
 
@@ -504,7 +541,7 @@ strip_trailing_slashes(char *url)
 
 /*
  * The options of a foreign table: server options, overridden by the
- * table's, plus the defaults of SPEC §2.  Credentials are not looked up
+ * table's, plus the documented defaults.  Credentials are not looked up
  * here (see usage_get_user_options).
  */
 UsageOptions *

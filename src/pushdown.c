@@ -13,6 +13,8 @@
  * sets.  Every clause is also kept as a local qual, so that a request is
  * only ever a superset of what the query asks for.
  *
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

@@ -9,6 +9,8 @@
  * comes from the endpoint catalogue.  Also here: the origin check that keeps
  * a bearer token from ever being sent to another host through nextLink.
  *
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

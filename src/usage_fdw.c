@@ -17,6 +17,8 @@
  * page is fetched ahead of what the executor consumes.  Rows come out in
  * request order, page order, item order.
  *
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

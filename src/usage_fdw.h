@@ -17,9 +17,25 @@
  *	json_tuple.c	PostgreSQL's JSON parser turning response items into rows
  *	explain.c		EXPLAIN output
  *	ddl.c			IMPORT FOREIGN SCHEMA and the DDL checks of the event trigger
- *	usage_fdw.c		the FDW handler: planning and execution
+ *	usage_fdw.c		the FDW handler: planning and execution, asynchronous
+ *					execution under an Append
+ *	batchjoin.c		the batched key join (a CustomScan join path)
+ *	compat.h		the differences between PostgreSQL versions
+ *
+ * Words used throughout:
+ *
+ *	call			one combination of parameter values of a scan (one element
+ *					of its fan-out): the logical request, with all its pages
+ *	page			one HTTP exchange of a call: the first URL, or a nextLink
+ *	attempt			one try at a page: a page is retried (backoff, Retry-After,
+ *					a 401 refresh) up to max_retries times
+ *	fan-out			the calls of one scan, up to max_concurrency in flight
+ *	binding			a server or table option that fixes a parameter
+ *	echo column		a column that shows the value its call sent
  *	batchjoin.c		the batched key join: a join that supplies parameters,
  *					run as one concurrent fan-out per batch of outer rows
+ *
+ * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
  *
  *-------------------------------------------------------------------------
  */
@@ -126,6 +142,10 @@ extern bool usage_provider_from_name(const char *name, UsageProvider *provider);
 extern char *usage_endpoint_names(UsageProvider provider, bool all);
 extern int	usage_find_param_by_key(const UsageEndpoint *ep, const char *key);
 extern int	usage_find_param_by_option(const UsageEndpoint *ep, const char *option);
+extern const UsageParamDef *usage_find_binding(const char *option,
+											   UsageProvider *provider);
+extern bool usage_option_provider(const char *option, UsageProvider *provider);
+extern List *usage_binding_options(void);
 
 /* ----------------------------------------------------------------
  *		Options (option.c)
