@@ -61,43 +61,74 @@ import urllib.request
 TOKEN_PATHS = ("/identity_/connect/token", "/connect/token")
 
 
-def opener():
+def opener(ca_file=None):
     """Talk to the mock directly, whatever http_proxy/https_proxy say; for
-    https, trust $MOCK_CA_FILE when set (else the system store)."""
+    https, trust ca_file or $MOCK_CA_FILE when set (else the system store)."""
     handlers = [urllib.request.ProxyHandler({})]
-    ca_file = os.environ.get("MOCK_CA_FILE")
+    ca_file = ca_file or os.environ.get("MOCK_CA_FILE")
     if ca_file:
         handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=ca_file)))
     return urllib.request.build_opener(*handlers)
 
 
-class CtlError(Exception):
+class CtlError(RuntimeError):
     pass
 
 
-def call(method, path, payload=None):
-    """One request to the mock's control interface; the JSON answer."""
-    base = os.environ.get("MOCK_URL", "").rstrip("/")
-    if not base:
-        raise CtlError("MOCK_URL is not set")
-    data = None
-    headers = {}
-    if payload is not None:
-        data = payload.encode("utf-8") if isinstance(payload, str) else json.dumps(payload).encode()
-        headers["Content-Type"] = "application/json"
-    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with opener().open(req, timeout=30) as resp:
-            return json.loads(resp.read().decode("utf-8"))
-    except urllib.error.HTTPError as e:
-        detail = e.read().decode("utf-8", "replace")
+class MockClient:
+    """The client of the mock's control interface (/_mock/...), for mockctl
+    and for the Python tests (fdwtest.mock): base URL `base` (default: $MOCK_URL
+    when called), HTTPS trusting `ca_file` (default: $MOCK_CA_FILE)."""
+
+    def __init__(self, base=None, ca_file=None):
+        self.base = base
+        self.ca_file = ca_file
+
+    def __call__(self, method, path, payload=None):
+        """One request; the JSON answer.  payload: a str (sent as is) or
+        an object (sent as JSON).  Raises CtlError."""
+        base = (self.base or os.environ.get("MOCK_URL", "")).rstrip("/")
+        if not base:
+            raise CtlError("MOCK_URL is not set")
+        data = None
+        headers = {}
+        if payload is not None:
+            data = payload.encode("utf-8") if isinstance(payload, str) else json.dumps(payload).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
         try:
-            detail = json.loads(detail).get("error", detail)
-        except (ValueError, AttributeError):
-            pass
-        raise CtlError("%s %s: HTTP %d: %s" % (method, path, e.code, detail)) from None
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        raise CtlError("%s %s: %s" % (method, path, e)) from None
+            with opener(self.ca_file).open(req, timeout=30) as resp:
+                return json.loads(resp.read().decode("utf-8"))
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode("utf-8", "replace")
+            try:
+                detail = json.loads(detail).get("error", detail)
+            except (ValueError, AttributeError):
+                pass
+            raise CtlError("%s %s: HTTP %d: %s" % (method, path, e.code, detail)) from None
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise CtlError("%s %s: %s" % (method, path, e)) from None
+
+    def reset(self):
+        return self("POST", "/_mock/reset")
+
+    def config(self, changes):
+        return self("POST", "/_mock/config", changes)
+
+    def add_faults(self, rules):
+        return self("POST", "/_mock/faults", rules)
+
+    def clear_faults(self):
+        return self("DELETE", "/_mock/faults")
+
+    def faults(self):
+        return self("GET", "/_mock/faults")["faults"]
+
+    def requests(self):
+        return self("GET", "/_mock/requests")["requests"]
+
+
+call = MockClient()
 
 
 def check_json(text, what):
