@@ -59,7 +59,7 @@ SELECT pg_sleep(1.2);
 -- a huge expires_in does not overflow into "always expired": one token
 -- serves the following queries (the token endpoint hands out the static
 -- test-token, so only the caching is tested)
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "connect/token"}, "times": -1, "action": {"body_raw": "{\"access_token\": \"test-token\", \"token_type\": \"Bearer\", \"expires_in\": 1e30}"}}'
+\! python3 test/mockctl.py fault body connect/token '{"access_token": "test-token", "token_type": "Bearer", "expires_in": 1e30}' --always
 \! python3 test/mockctl.py revoke
 :q;
 SELECT pg_sleep(1.1);
@@ -67,8 +67,8 @@ SELECT pg_sleep(1.1);
 :q;
 \! python3 test/mockctl.py tokens
 \! python3 test/mockctl.py reset
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"status": 401}}'
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "connect/token"}, "times": -1, "action": {"body_raw": "{\"access_token\": \"test-token\", \"token_type\": \"Bearer\", \"expires_in\": 9223372036854775807}"}}'
+\! python3 test/mockctl.py fault status consumption-by-folder 401
+\! python3 test/mockctl.py fault body connect/token '{"access_token": "test-token", "token_type": "Bearer", "expires_in": 9223372036854775807}' --always
 :q;
 :q;
 :q;

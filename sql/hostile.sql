@@ -8,52 +8,52 @@ SET timezone = 'UTC';
 \! python3 test/mockctl.py reset
 
 -- malformed JSON
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"items\": [{\"folderKey\": \"a\",}]}"}}'
+\! python3 test/mockctl.py fault body consumption-by-folder '{"items": [{"folderKey": "a",}]}'
 :q;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- a body cut short by the server (valid headers, half a body, no retry helps)
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"items\": [{\"folderKey\": \"a\""}}'
+\! python3 test/mockctl.py fault body consumption-by-folder '{"items": [{"folderKey": "a"'
 :q;
 -- not JSON at all
 \! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"content_type": "text/html", "body_raw": "<html>maintenance</html>"}}'
 :q;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- JSON of the wrong shape
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "[1, 2]"}}'
+\! python3 test/mockctl.py fault body consumption-by-folder '[1, 2]'
 :q;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "\"items\""}}'
+\! python3 test/mockctl.py fault body consumption-by-folder '"items"'
 :q;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"data\": []}"}}'
+\! python3 test/mockctl.py fault body consumption-by-folder '{"data": []}'
 :q;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"items": {"folderKey": "a"}}}'
+\! python3 test/mockctl.py fault items consumption-by-folder '{"folderKey": "a"}'
 :q;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"items": [{"folderKey": "a"}, 42]}}'
+\! python3 test/mockctl.py fault items consumption-by-folder '[{"folderKey": "a"}, 42]'
 :q;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"items": [[1]]}}'
+\! python3 test/mockctl.py fault items consumption-by-folder '[[1]]'
 :q;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"items": "none"}}'
+\! python3 test/mockctl.py fault items consumption-by-folder '"none"'
 :q;
 -- an empty body, and "items": null (no rows)
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": ""}}'
+\! python3 test/mockctl.py fault body consumption-by-folder ''
 :q;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"items": null}}'
+\! python3 test/mockctl.py fault items consumption-by-folder null
 :q;
 -- values: beyond bigint, a string where a number belongs, nested values, null
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"items\": [{\"processCountSelf\": 123456789012345678901234567890}]}"}}'
+\! python3 test/mockctl.py fault body consumption-by-folder '{"items": [{"processCountSelf": 123456789012345678901234567890}]}'
 SELECT process_count_self FROM usage.consumption_by_folder WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-01-02';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"items\": [{\"consumedBySelf\": 123456789012345678901234567890.5, \"processCountSelf\": -1e3}]}"}}'
+\! python3 test/mockctl.py fault body consumption-by-folder '{"items": [{"consumedBySelf": 123456789012345678901234567890.5, "processCountSelf": -1e3}]}'
 SELECT consumed_by_self, process_count_self FROM usage.consumption_by_folder WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-01-02';
 \! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"item_patch": {"consumedBySelf": "abc"}}}'
 SELECT consumed_by_self FROM usage.consumption_by_folder WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-01-02';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"items": [{"folderName": {"nested": [1, {"deep": true}]}, "folderKey": [1, 2], "parentFolderKey": null, "consumedBySelf": 1e2}]}}'
+\! python3 test/mockctl.py fault items consumption-by-folder '[{"folderName": {"nested": [1, {"deep": true}]}, "folderKey": [1, 2], "parentFolderKey": null, "consumedBySelf": 1e2}]'
 SELECT folder_name, folder_key, parent_folder_key IS NULL AS parent_null, consumed_by_self
   FROM usage.consumption_by_folder WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-01-02';
 -- escapes, \u0000, invalid UTF-8, very deep nesting
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"items\": [{\"folderName\": \"tab\\tquote\\\"sn\\u00e9\\ud83d\\ude00\"}]}"}}'
+\! python3 test/mockctl.py fault body consumption-by-folder '{"items": [{"folderName": "tab\tquote\"sn\u00e9\ud83d\ude00"}]}'
 SELECT folder_name FROM usage.consumption_by_folder WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-01-02';
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"body_raw": "{\"items\": [{\"folderName\": \"a\\u0000b\"}]}"}}'
+\! python3 test/mockctl.py fault body consumption-by-folder '{"items": [{"folderName": "a\u0000b"}]}'
 SELECT folder_name FROM usage.consumption_by_folder WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '2024-01-01' AND end_date = '2024-01-02';
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- {"items": [{"folderName": "<0xff 0xfe>"}]}

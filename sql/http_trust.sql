@@ -10,24 +10,24 @@ SET timezone = 'UTC';
 -- 1. Backoff: a 429 / 503 without Retry-After is not retried at once (the
 -- first retry waits 0.1-0.2 s; only a generous lower bound is checked)
 \! python3 test/mockctl.py reset
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"status": 429}}'
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "skip": 1, "action": {"status": 503}}'
+\! python3 test/mockctl.py fault status consumption-by-folder 429
+\! python3 test/mockctl.py fault status consumption-by-folder 503 --skip 1
 :q;
 \! python3 test/mockctl.py gaps 90
 -- an unparsable Retry-After, or one of 0 s, gets the backoff too
 \! python3 test/mockctl.py reset
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"status": 503, "retry_after": "soon"}}'
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "skip": 1, "action": {"status": 429, "retry_after": "0"}}'
+\! python3 test/mockctl.py fault status consumption-by-folder 503 --retry-after soon
+\! python3 test/mockctl.py fault status consumption-by-folder 429 --retry-after 0 --skip 1
 :q;
 \! python3 test/mockctl.py gaps 90
 -- a Retry-After beyond the cap (60 s) fails at once, naming the value
 \! python3 test/mockctl.py reset
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"status": 429, "retry_after": "99999999999999999999999"}}'
+\! python3 test/mockctl.py fault status consumption-by-folder 429 --retry-after 99999999999999999999999
 :q;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"status": 503, "retry_after": "Fri, 31 Dec 9999 23:59:59 GMT"}}'
+\! python3 test/mockctl.py fault status consumption-by-folder 503 --retry-after 'Fri, 31 Dec 9999 23:59:59 GMT'
 :q;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"status": 503, "retry_after": "61"}}'
+\! python3 test/mockctl.py fault status consumption-by-folder 503 --retry-after 61
 :q;
 \! python3 test/mockctl.py count
 
@@ -43,12 +43,12 @@ SELECT count(*) FROM flows3;
 -- a longer cycle A -> B -> C -> D -> A
 \! python3 test/mockctl.py reset
 \! python3 test/mockctl.py fault '{"match": {"path_regex": "cloudflows"}, "skip": 3, "action": {"next_link_cycle": 1}}'
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "cloudflows"}, "times": -1, "action": {"endless_pages": true}}'
+\! python3 test/mockctl.py fault endless-pages cloudflows --always
 SELECT count(*) FROM flows3;
 \! python3 test/mockctl.py count
 -- an endless run of distinct nextLinks stops at max_pages
 \! python3 test/mockctl.py reset
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "cloudflows"}, "times": -1, "action": {"endless_pages": true}}'
+\! python3 test/mockctl.py fault endless-pages cloudflows --always
 ALTER FOREIGN TABLE flows3 OPTIONS (ADD max_pages '50');
 SELECT count(*) FROM flows3;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
@@ -71,19 +71,19 @@ ALTER FOREIGN TABLE flows3 OPTIONS (ADD max_pages '1000001');
 ALTER SERVER avepoint OPTIONS (ADD max_pages 'many');
 -- a nextLink that is not a string, null or absent is an error
 \! python3 test/mockctl.py reset
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "cloudflows"}, "action": {"next_link": {"href": "/next"}}}'
+\! python3 test/mockctl.py fault next-link cloudflows '{"href": "/next"}'
 SELECT count(*) FROM flows3;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "cloudflows"}, "action": {"next_link": 2}}'
+\! python3 test/mockctl.py fault next-link cloudflows 2
 SELECT count(*) FROM flows3;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "cloudflows"}, "action": {"next_link": ["a"]}}'
+\! python3 test/mockctl.py fault next-link cloudflows '["a"]'
 SELECT count(*) FROM flows3;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "cloudflows"}, "action": {"next_link": true}}'
+\! python3 test/mockctl.py fault next-link cloudflows true
 SELECT count(*) FROM flows3;
 -- "" and null end paging
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "cloudflows"}, "action": {"next_link": ""}}'
+\! python3 test/mockctl.py fault next-link cloudflows ''
 SELECT count(*) FROM flows3;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "cloudflows"}, "action": {"next_link": null}}'
+\! python3 test/mockctl.py fault next-link cloudflows null
 SELECT count(*) FROM flows3;
 
 -- 3. API error text is made valid before it reaches the client: invalid
@@ -125,35 +125,35 @@ DROP DATABASE usage_fdw_latin1;
 
 -- 4. Response size: exactly 64 MiB is accepted, one byte more is refused
 \! python3 test/mockctl.py reset
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"pad_to": 67108864}}'
+\! python3 test/mockctl.py fault pad-to consumption-by-folder 67108864
 :q;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"pad_to": 67108865}}'
+\! python3 test/mockctl.py fault pad-to consumption-by-folder 67108865
 :q;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 
 -- 5. totalCount summed over a fan-out saturates instead of wrapping around
 \! python3 test/mockctl.py reset
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "cloudflows"}, "times": -1, "action": {"body_raw": "{\"connectionUsageCloudFlows\": [], \"totalCount\": 9223372036854775807}"}}'
+\! python3 test/mockctl.py fault body cloudflows '{"connectionUsageCloudFlows": [], "totalCount": 9223372036854775807}' --always
 SELECT * FROM explain_stable($q$SELECT * FROM usage.cloud_flow_connection_usage WHERE flow_id IN ('flow-0001', 'flow-0002')$q$,
                              'ANALYZE, BUFFERS OFF, COSTS OFF, TIMING OFF, SUMMARY OFF');
 
 -- 7. Content-Type: media type in any case, +json suffixes, charset utf-8
 \! python3 test/mockctl.py reset
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"content_type": "Application/JSON"}}'
+\! python3 test/mockctl.py fault content-type consumption-by-folder Application/JSON
 :q;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"content_type": "application/vnd.uipath.usage+json; version=2"}}'
+\! python3 test/mockctl.py fault content-type consumption-by-folder 'application/vnd.uipath.usage+json; version=2'
 :q;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"content_type": "application/json; charset=\"UTF-8\""}}'
+\! python3 test/mockctl.py fault content-type consumption-by-folder 'application/json; charset="UTF-8"'
 :q;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"content_type": "application/json;charset=utf-8;q=1"}}'
+\! python3 test/mockctl.py fault content-type consumption-by-folder 'application/json;charset=utf-8;q=1'
 :q;
 -- refused, each with the response as context
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"content_type": "text/html; profile=json"}}'
+\! python3 test/mockctl.py fault content-type consumption-by-folder 'text/html; profile=json'
 :q;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"content_type": "application/jsonl"}}'
+\! python3 test/mockctl.py fault content-type consumption-by-folder application/jsonl
 :q;
-\! python3 test/mockctl.py fault '{"match": {"path_regex": "consumption-by-folder"}, "action": {"content_type": "application/json; charset=iso-8859-1"}}'
+\! python3 test/mockctl.py fault content-type consumption-by-folder 'application/json; charset=iso-8859-1'
 :q;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 \! python3 test/mockctl.py reset

@@ -3,7 +3,8 @@
 
 Starts the mock on a free port as a subprocess, exercises auth, validation,
 data formulas, AvePoint paging, the token endpoint, every fault action, the
-request log and mockctl's output, then stops the mock (always).  Standard
+request log and mockctl's output, then stops the mock (always); then, without
+sockets, the vendor functions of test/mockapi/ and mockctl's fault presets.  Standard
 library only (urllib; http.client where a test needs one connection's view).
 Prints `N passed, N failed` last and exits non-zero on any failure.
 
@@ -570,6 +571,66 @@ def test_tls(tmp):
         stop_mock(proc)
 
 
+def test_units():
+    """The vendor rules and mockctl's fault presets as functions: no sockets."""
+    sys.path.insert(0, HERE)
+    import mockctl
+    from mockapi import avepoint, oauth, uipath
+    from mockapi.common import Request
+    from mockapi.datasets import TestDataset
+    ds = TestDataset()
+    json_h = {"Content-Type": "application/json"}
+
+    def folder(**over):
+        return Request("POST", FOLDER_PATH, headers=json_h, body=json.dumps(month_body(**over)).encode())
+
+    r = uipath.usage(folder(), ORG, "consumption-by-folder", ORG, ds)
+    items = r.payload["items"]
+    check("unit: uipath by folder, January RU: Shared 46.5, 31 processes",
+          r.status == 200 and len(items) == 5 and items[0]["consumedBySelf"] == 46.5
+          and items[0]["processCountSelf"] == 31, r.payload)
+    r = uipath.usage(folder(consumableCode="XX"), ORG, "consumption-by-folder", ORG, ds)
+    check("unit: uipath unknown consumable: 400 in UiPath's shape",
+          r.status == 400 and "unknown consumable 'XX'" in r.payload["message"], r.payload)
+    r = uipath.usage(folder(), "other-org", "consumption-by-folder", ORG, ds)
+    check("unit: uipath unknown organization: 404", r.status == 404, r.payload)
+    r = uipath.usage(Request("POST", DAILY_PATH, headers={"content-type": "application/json"},
+                             body=json.dumps(month_body(endDate=JAN1 + DAY)).encode()),
+                     ORG, "daily-consumption-by-service", ORG, ds)
+    check("unit: uipath daily, one day: three services (headers compare case-insensitively)",
+          r.status == 200 and [i["service"] for i in r.payload["items"]]
+          == ["Orchestrator", "Apps", "Document Understanding"], r.payload)
+
+    config = {"avepoint_rows": 10, "nextlink_style": "empty"}
+    r = avepoint.cloudflows(Request("GET", FLOWS_PATH, [("top", "3")]), ds, config, "http://h:1")
+    b = r.payload
+    check("unit: avepoint first page: 3 of 10 rows, nextLink on the given origin",
+          r.status == 200 and len(b["connectionUsageCloudFlows"]) == 3 and b["totalCount"] == 10
+          and b["nextLink"].startswith("http://h:1" + FLOWS_PATH + "?top=3&skiptoken="), b)
+    r = avepoint.cloudflows(Request("GET", FLOWS_PATH, [("top", "0")]), ds, config, "http://h:1")
+    check("unit: avepoint top 0: 400 InvalidParameter",
+          r.status == 400 and r.payload["error"]["code"] == "InvalidParameter", r.payload)
+
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    r = oauth.token(Request("POST", "/connect/token", headers=form,
+                            body=b"grant_type=client_credentials&client_id=c&client_secret=s"),
+                    "c", "s", lambda scope: ("tok", 60))
+    check("unit: oauth token: the issued token", r.status == 200 and r.payload["access_token"] == "tok"
+          and r.payload["expires_in"] == 60, r.payload)
+    r = oauth.bearer_error(Request("GET", FLOWS_PATH, headers={"Authorization": "Bearer x"}),
+                           "avepoint", lambda t: False)
+    check("unit: oauth unknown bearer token: 401", r is not None and r.status == 401, r and r.payload)
+
+    check("unit: mockctl preset status", json.loads(mockctl.fault_payload(
+        ["status", "cloudflows", "500", "--skip", "2", "--always"])) ==
+        {"match": {"path_regex": "cloudflows"}, "skip": 2, "times": -1, "action": {"status": 500}})
+    check("unit: mockctl preset next-link (JSON, else text)",
+          [json.loads(mockctl.fault_payload(["next-link", "x", v]))["action"]["next_link"]
+           for v in ("null", "2", "", "not a url")] == [None, 2, "", "not a url"])
+    check("unit: mockctl raw JSON passes through unchanged",
+          mockctl.fault_payload(['{"action": {"drop": true}}']) == '{"action": {"drop": true}}')
+
+
 def main():
     t0 = time.monotonic()
     tmp = tempfile.mkdtemp(prefix="mock_selftest.")
@@ -587,6 +648,10 @@ def main():
             except Exception:                     # noqa: BLE001 (count it, keep going)
                 check("%s: no exception" % name, False, traceback.format_exc())
         check("mock still alive", proc.poll() is None)
+        try:
+            test_units()
+        except Exception:                         # noqa: BLE001 (count it, keep going)
+            check("units: no exception", False, traceback.format_exc())
     except Exception:                             # noqa: BLE001
         check("start the mock", False, traceback.format_exc())
     finally:

@@ -10,6 +10,8 @@ certificate from a private CA needs that CA: MOCK_CA_FILE=ca.pem (PEM bundle).
   mockctl.py reset                  clear log, faults, config overrides, tokens
   mockctl.py config JSON            merge JSON into the mock's config
   mockctl.py fault JSON             add a fault rule (or an array of rules)
+  mockctl.py fault PRESET PATH_REGEX [VALUE] [--skip N] [--times N | --always]
+                                    add the rule a named preset builds (below)
   mockctl.py revoke                 revoke every issued OAuth2 token
   mockctl.py requests [--path-substr S] [--all] [--sorted] [--faults]
                                     one line per request since the last reset:
@@ -23,6 +25,25 @@ certificate from a private CA needs that CA: MOCK_CA_FILE=ca.pem (PEM bundle).
                                     answered (retries are spaced); prints
                                     "N requests, every gap >= MIN_MS ms" or
                                     the first gap that is shorter
+
+Fault presets: each builds one rule {"match": {"path_regex": PATH_REGEX},
+"skip": N, "times": N, "action": {...}} ("skip"/"times" only when given;
+--always is "times": -1, every matching request from then on):
+
+  status PATH CODE [--retry-after V]  {"status": CODE[, "retry_after": "V"]}
+  drop PATH                           {"drop": true}      close without answering
+  truncate PATH                       {"truncate": true}  cut the body short
+  delay PATH MS                       {"delay_ms": MS}
+  body PATH TEXT                      {"body_raw": "TEXT"}  a 200 with this body
+  content-type PATH TYPE              {"content_type": "TYPE"}
+  items PATH JSON                     {"items": JSON}     the page's item list
+  next-link PATH VALUE                {"next_link": VALUE}  VALUE as JSON when
+                                      it parses (true, null, 2, ["a"]), else
+                                      the string itself (a URL, "")
+  endless-pages PATH                  {"endless_pages": true}
+  pad-to PATH BYTES                   {"pad_to": BYTES}
+
+e.g. `mockctl.py fault status cloudflows 500 --skip 2 --always`.
 
 reset/config/fault/revoke print nothing on success; any failure prints a
 message on stderr and exits with status 1.
@@ -40,43 +61,74 @@ import urllib.request
 TOKEN_PATHS = ("/identity_/connect/token", "/connect/token")
 
 
-def opener():
+def opener(ca_file=None):
     """Talk to the mock directly, whatever http_proxy/https_proxy say; for
-    https, trust $MOCK_CA_FILE when set (else the system store)."""
+    https, trust ca_file or $MOCK_CA_FILE when set (else the system store)."""
     handlers = [urllib.request.ProxyHandler({})]
-    ca_file = os.environ.get("MOCK_CA_FILE")
+    ca_file = ca_file or os.environ.get("MOCK_CA_FILE")
     if ca_file:
         handlers.append(urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=ca_file)))
     return urllib.request.build_opener(*handlers)
 
 
-class CtlError(Exception):
+class CtlError(RuntimeError):
     pass
 
 
-def call(method, path, payload=None):
-    """One request to the mock's control interface; the JSON answer."""
-    base = os.environ.get("MOCK_URL", "").rstrip("/")
-    if not base:
-        raise CtlError("MOCK_URL is not set")
-    data = None
-    headers = {}
-    if payload is not None:
-        data = payload.encode("utf-8") if isinstance(payload, str) else json.dumps(payload).encode()
-        headers["Content-Type"] = "application/json"
-    req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with opener().open(req, timeout=30) as resp:
-            return json.loads(resp.read().decode("utf-8"))
-    except urllib.error.HTTPError as e:
-        detail = e.read().decode("utf-8", "replace")
+class MockClient:
+    """The client of the mock's control interface (/_mock/...), for mockctl
+    and for the Python tests (fdwtest.mock): base URL `base` (default: $MOCK_URL
+    when called), HTTPS trusting `ca_file` (default: $MOCK_CA_FILE)."""
+
+    def __init__(self, base=None, ca_file=None):
+        self.base = base
+        self.ca_file = ca_file
+
+    def __call__(self, method, path, payload=None):
+        """One request; the JSON answer.  payload: a str (sent as is) or
+        an object (sent as JSON).  Raises CtlError."""
+        base = (self.base or os.environ.get("MOCK_URL", "")).rstrip("/")
+        if not base:
+            raise CtlError("MOCK_URL is not set")
+        data = None
+        headers = {}
+        if payload is not None:
+            data = payload.encode("utf-8") if isinstance(payload, str) else json.dumps(payload).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(base + path, data=data, method=method, headers=headers)
         try:
-            detail = json.loads(detail).get("error", detail)
-        except (ValueError, AttributeError):
-            pass
-        raise CtlError("%s %s: HTTP %d: %s" % (method, path, e.code, detail)) from None
-    except (urllib.error.URLError, OSError, ValueError) as e:
-        raise CtlError("%s %s: %s" % (method, path, e)) from None
+            with opener(self.ca_file).open(req, timeout=30) as resp:
+                return json.loads(resp.read().decode("utf-8"))
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode("utf-8", "replace")
+            try:
+                detail = json.loads(detail).get("error", detail)
+            except (ValueError, AttributeError):
+                pass
+            raise CtlError("%s %s: HTTP %d: %s" % (method, path, e.code, detail)) from None
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            raise CtlError("%s %s: %s" % (method, path, e)) from None
+
+    def reset(self):
+        return self("POST", "/_mock/reset")
+
+    def config(self, changes):
+        return self("POST", "/_mock/config", changes)
+
+    def add_faults(self, rules):
+        return self("POST", "/_mock/faults", rules)
+
+    def clear_faults(self):
+        return self("DELETE", "/_mock/faults")
+
+    def faults(self):
+        return self("GET", "/_mock/faults")["faults"]
+
+    def requests(self):
+        return self("GET", "/_mock/requests")["requests"]
+
+
+call = MockClient()
 
 
 def check_json(text, what):
@@ -85,6 +137,80 @@ def check_json(text, what):
     except ValueError as e:
         raise CtlError("%s: not valid JSON: %s" % (what, e)) from None
     return text
+
+
+def _json_or_text(text):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _json_value(text):
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        raise CtlError("not valid JSON: %s" % e) from None
+
+
+# name -> (value argument or None, function from the value to the action)
+FAULT_PRESETS = {
+    "status": ("CODE", lambda v: {"status": int(v)}),
+    "drop": (None, lambda v: {"drop": True}),
+    "truncate": (None, lambda v: {"truncate": True}),
+    "delay": ("MS", lambda v: {"delay_ms": int(v)}),
+    "body": ("TEXT", lambda v: {"body_raw": v}),
+    "content-type": ("TYPE", lambda v: {"content_type": v}),
+    "items": ("JSON", lambda v: {"items": _json_value(v)}),
+    "next-link": ("VALUE", lambda v: {"next_link": _json_or_text(v)}),
+    "endless-pages": (None, lambda v: {"endless_pages": True}),
+    "pad-to": ("BYTES", lambda v: {"pad_to": int(v)}),
+}
+
+
+class _ArgParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise CtlError("%s: %s" % (self.prog, message))
+
+
+def fault_preset(args):
+    """The fault rule (a dict) that `fault PRESET PATH_REGEX [VALUE] [options]` means."""
+    if not args or args[0] not in FAULT_PRESETS:
+        raise CtlError("fault: not JSON and not a preset: %r (presets: %s)"
+                       % (args[0] if args else "", ", ".join(sorted(FAULT_PRESETS))))
+    name = args[0]
+    value_name, build = FAULT_PRESETS[name]
+    p = _ArgParser(prog="fault " + name, add_help=False)
+    p.add_argument("path_regex")
+    if value_name:
+        p.add_argument("value", metavar=value_name)
+    p.add_argument("--skip", type=int)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--times", type=int)
+    g.add_argument("--always", action="store_const", dest="times", const=-1)
+    if name == "status":
+        p.add_argument("--retry-after")
+    a = p.parse_args(args[1:])
+    try:
+        action = build(a.value if value_name else None)
+    except ValueError as e:
+        raise CtlError("fault %s: %s" % (name, e)) from None
+    if getattr(a, "retry_after", None) is not None:
+        action["retry_after"] = a.retry_after
+    rule = {"match": {"path_regex": a.path_regex}}
+    if a.skip is not None:
+        rule["skip"] = a.skip
+    if a.times is not None:
+        rule["times"] = a.times
+    rule["action"] = action
+    return rule
+
+
+def fault_payload(args):
+    """The body of POST /_mock/faults: raw JSON as given, or a preset's rule."""
+    if len(args) == 1 and args[0].lstrip()[:1] in ("{", "["):
+        return check_json(args[0], "fault")
+    return json.dumps(fault_preset(args))
 
 
 def is_token_request(rec):
@@ -147,8 +273,8 @@ def main(argv=None):
     sub.add_parser("reset", help="clear log, faults, config overrides and issued tokens")
     sp = sub.add_parser("config", help="merge a JSON object into the config")
     sp.add_argument("json")
-    sp = sub.add_parser("fault", help="add a fault rule (JSON object or array)")
-    sp.add_argument("json")
+    sp = sub.add_parser("fault", help="add a fault rule (JSON object or array, or PRESET PATH_REGEX ...)")
+    sp.add_argument("spec", nargs=argparse.REMAINDER)
     sub.add_parser("revoke", help="revoke all issued OAuth2 tokens")
     sp = sub.add_parser("requests", help="list requests since the last reset")
     sp.add_argument("--path-substr", help="only requests whose path contains this")
@@ -173,7 +299,7 @@ def main(argv=None):
         elif args.cmd == "config":
             call("POST", "/_mock/config", check_json(args.json, "config"))
         elif args.cmd == "fault":
-            call("POST", "/_mock/faults", check_json(args.json, "fault"))
+            call("POST", "/_mock/faults", fault_payload(args.spec))
         elif args.cmd == "revoke":
             call("POST", "/_mock/revoke_tokens")
         elif args.cmd == "requests":

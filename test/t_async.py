@@ -21,7 +21,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fdwtest import check, drop_database, reset_mock_quietly, finish, pg_tool, run, mock  # noqa: E402
+from fdwtest import check, database, main, pg_tool, run, mock  # noqa: E402
 
 DB = "usage_fdw_t_async"
 LATENCY_MS = 600
@@ -31,7 +31,7 @@ SETUP = """
 SET client_min_messages = warning;
 CREATE EXTENSION usage_fdw;
 CREATE SERVER avepoint FOREIGN DATA WRAPPER usage_fdw
-  OPTIONS (provider 'avepoint', base_url '%(mock)s', max_retries '0');
+  OPTIONS (provider 'avepoint', base_url :'mock_url', max_retries '0');
 CREATE USER MAPPING FOR CURRENT_USER SERVER avepoint OPTIONS (access_token 'test-token');
 CREATE TABLE flows (flow_id text, environment_id text, connection_id text, tenant text)
   PARTITION BY LIST (tenant);
@@ -60,18 +60,19 @@ def timed(name, sql, expect, max_s=None, min_s=None):
     return secs
 
 
-def main():
+def test():
     parts = "\n".join(
         "CREATE FOREIGN TABLE flows_%s PARTITION OF flows FOR VALUES IN ('%s')\n"
         "  SERVER avepoint OPTIONS (endpoint 'cloud_flow_connection_usage', tenant '%s');" % (t, t, t)
         for t in TENANTS)
-    r = run([pg_tool("createdb"), DB])
-    check("createdb", r.returncode == 0, r.stderr)
-    rc, out, err, _ = psql(SETUP % {"mock": os.environ["MOCK_URL"], "parts": parts})
-    check("setup: four foreign partitions, one per tenant", rc == 0, err)
+    with database(DB, SETUP % {"parts": parts}, created="createdb",
+                  setup="setup: four foreign partitions, one per tenant"):
+        scans()
 
-    mock("POST", "/_mock/reset")
-    mock("POST", "/_mock/config", {"latency_ms": LATENCY_MS})
+
+def scans():
+    mock.reset()
+    mock.config({"latency_ms": LATENCY_MS})
 
     rc, out, err, _ = psql("EXPLAIN (COSTS OFF) SELECT count(*) FROM flows")
     check("EXPLAIN shows Async Foreign Scan for every partition",
@@ -103,11 +104,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # noqa: BLE001 - report, then fail
-        check("no unexpected exception", False, repr(e))
-    finally:
-        drop_database(DB)
-        reset_mock_quietly()
-    finish()
+    main(test)

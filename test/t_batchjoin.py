@@ -20,15 +20,12 @@ PGPORT, PGUSER, MOCK_URL.  Uses the shared mock: resets it at the start and
 at the end.
 """
 
-import json
 import os
-import signal
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fdwtest import check, drop_database, reset_mock_quietly, finish, pg_tool, run, mock  # noqa: E402
+from fdwtest import check, database, main, mock, psql_script  # noqa: E402
 
 DB = "usage_fdw_t_batchjoin"
 NKEYS = 40
@@ -54,9 +51,7 @@ QUERY = ("SELECT l.id, u.connection_id FROM local_flows l"
 
 
 def psql(sql, timeout=120):
-    cmd = [pg_tool("psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-d", DB,
-           "-v", "mock_url=" + os.environ["MOCK_URL"], "-f", "-"]
-    return run(cmd, input=sql, timeout=timeout)
+    return psql_script(DB, sql, timeout=timeout)
 
 
 def max_in_flight(requests):
@@ -85,20 +80,20 @@ def expected_rows():
 
 
 def batched_run(table, conc, share):
-    mock("POST", "/_mock/reset")
-    mock("POST", "/_mock/config", {"avepoint_rows": 2 * NKEYS, "latency_ms": LATENCY_MS})
+    mock.reset()
+    mock.config({"avepoint_rows": 2 * NKEYS, "latency_ms": LATENCY_MS})
     r = psql("EXPLAIN (COSTS OFF) " + QUERY % table + ";")
     check("%s: the plan is the batched join" % table,
           r.returncode == 0 and "UsageBatchedJoin" in r.stdout, r.stdout + r.stderr)
-    mock("POST", "/_mock/reset")
-    mock("POST", "/_mock/config", {"avepoint_rows": 2 * NKEYS, "latency_ms": LATENCY_MS})
+    mock.reset()
+    mock.config({"avepoint_rows": 2 * NKEYS, "latency_ms": LATENCY_MS})
     t0 = time.monotonic()
     r = psql(QUERY % table + ";")
     elapsed = time.monotonic() - t0
     rows = r.stdout.split()
     check("%s: the join returns the %d rows of %d flows" % (table, 2 * NKEYS, NKEYS),
           r.returncode == 0 and rows == expected_rows(), r.stderr + "\n" + "\n".join(rows[:10]))
-    reqs = mock("GET", "/_mock/requests")["requests"]
+    reqs = mock.requests()
     api = [q for q in reqs if "/cloudflows" in q.get("path", "")]
     flow_ids = sorted(v for q in api for k, v in q.get("query", []) if k == "flowId")
     check("%s: one request per distinct key (%d requests, each flowId once)" % (table, NKEYS),
@@ -118,26 +113,15 @@ def batched_run(table, conc, share):
           1 < peak <= conc)
 
 
-def main():
-    created_db = False
-    try:
-        mock("POST", "/_mock/reset")
-        run([pg_tool("dropdb"), "--if-exists", "--force", DB])
-        r = run([pg_tool("createdb"), DB])
-        if not check("createdb %s" % DB, r.returncode == 0, r.stderr):
-            return
-        created_db = True
-        r = psql(SETUP)
-        if not check("setup: server, user mapping, tables, %d local flows" % NKEYS,
-                     r.returncode == 0, r.stderr):
-            return
-
+def test():
+    mock.reset()
+    with database(DB, SETUP, setup="setup: server, user mapping, tables, %d local flows" % NKEYS):
         batched_run("cloud_flow_connection_usage", 8, 0.5)
         batched_run("flows_c3", 3, 0.75)
 
         # the nested loop gives the same rows (no latency: it is one at a time)
-        mock("POST", "/_mock/reset")
-        mock("POST", "/_mock/config", {"avepoint_rows": 2 * NKEYS})
+        mock.reset()
+        mock.config({"avepoint_rows": 2 * NKEYS})
         r = psql("SET usage_fdw.enable_batched_join = off;\nEXPLAIN (COSTS OFF) "
                  + QUERY % "cloud_flow_connection_usage" + ";\n"
                  + QUERY % "cloud_flow_connection_usage" + ";")
@@ -146,15 +130,7 @@ def main():
               r.returncode == 0 and "Nested Loop" in r.stdout
               and [l for l in out if l.startswith("flow-")] == expected_rows(),
               r.stdout[-2000:] + r.stderr)
-    except Exception:
-        check("no unexpected exception", False, traceback.format_exc())
-    finally:
-        if created_db:
-            drop_database(DB)
-        reset_mock_quietly()
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    main()
-    finish()
+    main(test)

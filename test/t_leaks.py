@@ -37,16 +37,12 @@ import collections
 import os
 import random
 import re
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fdwtest import check, drop_database, reset_mock_quietly, finish, pg_tool, run, mock, server_log_path  # noqa: E402
+from fdwtest import ServerLog, check, database, main, mock, pg_tool, scratch_dir  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DB = "usage_fdw_t_leaks"
@@ -314,136 +310,115 @@ def read_fds(path):
     return fds
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="usage_fdw_t_leaks.")
-    created_db = False
-    log_path = server_log_path()
-    log_offset = os.path.getsize(log_path) if os.path.exists(log_path) else None
-    try:
-        mock("POST", "/_mock/reset")
-        mock("POST", "/_mock/faults", FAULTS)
-        run([pg_tool("dropdb"), "--if-exists", "--force", DB])
-        r = run([pg_tool("createdb"), DB])
-        if not check("createdb %s" % DB, r.returncode == 0, r.stderr):
-            return
-        created_db = True
-        psql = [pg_tool("psql"), "-X", "-q", "-At", "-d", DB, "-v", "mock_url=" + os.environ["MOCK_URL"]]
-        r = run(psql + ["-f", "-"], input=SETUP)
-        if not check("setup: servers (max_retries 0), user mappings, tables, try_q()", r.returncode == 0,
-                     r.stderr):
-            return
+def test():
+    log = ServerLog()
+    with scratch_dir("usage_fdw_t_leaks.", keep_env="USAGE_FDW_KEEP") as tmp:
+        mock.reset()
+        mock.add_faults(FAULTS)
+        with database(DB, SETUP, setup="setup: servers (max_retries 0), user mappings, tables, try_q()"):
+            workload(tmp, log)
 
-        script, warm_fails = build_script(tmp)
-        path = os.path.join(tmp, "leaks.sql")
-        with open(path, "w", encoding="utf-8") as f:
-            f.write("\n".join(script.lines) + "\n")
-        print("script: %d statements, %d failing FDW queries (%d in the warm-up), %d markers"
-              % (sum(1 for l in script.lines if not l.startswith("\\")), script.fails, warm_fails,
-                 len(script.expect)), flush=True)
-        t0 = time.monotonic()
-        with open(os.path.join(tmp, "out.txt"), "w") as out, open(os.path.join(tmp, "err.txt"), "w") as err:
-            r = subprocess.run(psql + ["-f", path], stdout=out, stderr=err, timeout=110)
-        elapsed = time.monotonic() - t0
-        with open(os.path.join(tmp, "out.txt"), encoding="utf-8", errors="replace") as f:
-            markers = parse_output(f.read())
-        with open(os.path.join(tmp, "err.txt"), encoding="utf-8", errors="replace") as f:
-            errtext = f.read()
-        print("psql ran the script in %.1f s (exit status %d)" % (elapsed, r.returncode), flush=True)
-        check("psql finished normally", r.returncode == 0, errtext[-2000:])
 
-        # the backend: same pid at the start and the end
-        pids = {m[0][0]: m[0][1] for m in markers if m[0][0] in ("pid", "pidend", "pid2")}
-        check("pg_backend_pid() unchanged at the end (%s -> %s)" % (pids.get("pid"), pids.get("pid2")),
-              pids.get("pid") is not None and pids.get("pid") == pids.get("pid2") == pids.get("pidend"), pids)
+def workload(tmp, log):
+    """Run the script in one session; check its statements, the backend's
+    resources and the server log."""
+    psql = [pg_tool("psql"), "-X", "-q", "-At", "-d", DB, "-v", "mock_url=" + os.environ["MOCK_URL"]]
+    script, warm_fails = build_script(tmp)
+    path = os.path.join(tmp, "leaks.sql")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(script.lines) + "\n")
+    print("script: %d statements, %d failing FDW queries (%d in the warm-up), %d markers"
+          % (sum(1 for l in script.lines if not l.startswith("\\")), script.fails, warm_fails,
+             len(script.expect)), flush=True)
+    t0 = time.monotonic()
+    with open(os.path.join(tmp, "out.txt"), "w") as out, open(os.path.join(tmp, "err.txt"), "w") as err:
+        r = subprocess.run(psql + ["-f", path], stdout=out, stderr=err, timeout=110)
+    elapsed = time.monotonic() - t0
+    with open(os.path.join(tmp, "out.txt"), encoding="utf-8", errors="replace") as f:
+        markers = parse_output(f.read())
+    with open(os.path.join(tmp, "err.txt"), encoding="utf-8", errors="replace") as f:
+        errtext = f.read()
+    print("psql ran the script in %.1f s (exit status %d)" % (elapsed, r.returncode), flush=True)
+    check("psql finished normally", r.returncode == 0, errtext[-2000:])
 
-        # every statement: expected SQLSTATE and result
-        results = [m for m in markers if m[0][0].isdigit()]
-        check("every statement reported (%d of %d)" % (len(results), len(script.expect)),
-              len(results) == len(script.expect))
-        bad = []
-        states = collections.Counter()
-        ctx = {}
-        for (words, lines), (idx, kind, want_state, want_out) in zip(results, script.expect):
-            got_state = words[1] if len(words) > 1 else "?"
-            got_out = "\n".join(lines)
-            states[(kind, got_state)] += 1
-            if kind.startswith("m_ctx_"):
-                ctx[kind[6:]] = {l.rsplit("|", 1)[0]: int(l.rsplit("|", 1)[1]) for l in lines if "|" in l}
-            if int(words[0]) != idx or got_state != want_state or (want_out is not None and got_out != want_out):
-                bad.append("#%s %s: want %s %r, got %s %r" % (idx, kind, want_state, want_out, got_state, got_out))
-        check("every statement ended with its expected SQLSTATE and result", not bad,
-              "\n".join(bad[:15]) + ("\n... %d more" % (len(bad) - 15) if len(bad) > 15 else ""))
-        print("statements by kind and SQLSTATE:")
-        items = ["%-18s %s %5d" % (k, st, n) for (k, st), n in sorted(states.items()) if not k.startswith("m_")]
-        for i in range(0, len(items), 3):
-            print("  " + "   ".join(items[i:i + 3]))
-        sys.stdout.flush()
-        top = sum(n for (k, st), n in states.items() if st != OK)
-        sub = sum(FAILING_IN_PLPGSQL.get(k, 0) * n for (k, st), n in states.items() if st == OK)
-        print("failing FDW queries: %d at top level + %d inside PL/pgSQL exception blocks = %d"
-              % (top, sub, top + sub), flush=True)
-        check("at least %d failing FDW queries ran" % N_FAIL, top + sub >= N_FAIL, top + sub)
+    # the backend: same pid at the start and the end
+    pids = {m[0][0]: m[0][1] for m in markers if m[0][0] in ("pid", "pidend", "pid2")}
+    check("pg_backend_pid() unchanged at the end (%s -> %s)" % (pids.get("pid"), pids.get("pid2")),
+          pids.get("pid") is not None and pids.get("pid") == pids.get("pid2") == pids.get("pidend"), pids)
 
-        # resources
-        warm = read_status(os.path.join(tmp, "warm.status"))
-        end = read_status(os.path.join(tmp, "end.status"))
-        fd_warm = read_fds(os.path.join(tmp, "warm.fd"))
-        fd_end = read_fds(os.path.join(tmp, "end.fd"))
-        print("backend VmRSS: %d kB after warm-up, %d kB at the end (%+d kB); RssAnon %d -> %d kB"
-              % (warm.get("VmRSS", -1), end.get("VmRSS", -1), end.get("VmRSS", 0) - warm.get("VmRSS", 0),
-                 warm.get("RssAnon", -1), end.get("RssAnon", -1)), flush=True)
-        print("backend open fds: %d after warm-up, %d at the end" % (len(fd_warm), len(fd_end)), flush=True)
-        ctx_warm, ctx_end = sum(ctx.get("warm", {}).values()), sum(ctx.get("end", {}).values())
-        print("backend memory contexts: %d bytes after warm-up, %d at the end (%+d)"
-              % (ctx_warm, ctx_end, ctx_end - ctx_warm), flush=True)
-        check("fd snapshots taken", len(fd_warm) > 0 and len(fd_end) > 0)
-        fd_detail = "warm-up:\n  %s\nend:\n  %s" % (
-            "\n  ".join("%d -> %s" % kv for kv in sorted(fd_warm.items())),
-            "\n  ".join("%d -> %s" % kv for kv in sorted(fd_end.items())))
-        check("open fds did not grow (%d -> %d, +%d allowed)" % (len(fd_warm), len(fd_end), FD_SLACK),
-              len(fd_end) <= len(fd_warm) + FD_SLACK, fd_detail)
-        grow = end.get("VmRSS", 1 << 30) - warm.get("VmRSS", 0)
-        check("VmRSS grew by less than %d kB (%+d kB)" % (RSS_BOUND_KB, grow), grow < RSS_BOUND_KB,
-              "warm %s\nend %s" % (warm, end))
-        grew = sorted(((ctx.get("end", {}).get(k, 0) - ctx.get("warm", {}).get(k, 0), k)
-                       for k in set(ctx.get("warm", {})) | set(ctx.get("end", {}))), reverse=True)[:5]
-        check("memory contexts grew by less than %d bytes (%+d)" % (CTX_BOUND, ctx_end - ctx_warm),
-              ctx_warm > 0 and ctx_end - ctx_warm < CTX_BOUND,
-              "largest growth: " + ", ".join("%s %+d" % (k, d) for d, k in grew))
+    # every statement: expected SQLSTATE and result
+    results = [m for m in markers if m[0][0].isdigit()]
+    check("every statement reported (%d of %d)" % (len(results), len(script.expect)),
+          len(results) == len(script.expect))
+    bad = []
+    states = collections.Counter()
+    ctx = {}
+    for (words, lines), (idx, kind, want_state, want_out) in zip(results, script.expect):
+        got_state = words[1] if len(words) > 1 else "?"
+        got_out = "\n".join(lines)
+        states[(kind, got_state)] += 1
+        if kind.startswith("m_ctx_"):
+            ctx[kind[6:]] = {l.rsplit("|", 1)[0]: int(l.rsplit("|", 1)[1]) for l in lines if "|" in l}
+        if int(words[0]) != idx or got_state != want_state or (want_out is not None and got_out != want_out):
+            bad.append("#%s %s: want %s %r, got %s %r" % (idx, kind, want_state, want_out, got_state, got_out))
+    check("every statement ended with its expected SQLSTATE and result", not bad,
+          "\n".join(bad[:15]) + ("\n... %d more" % (len(bad) - 15) if len(bad) > 15 else ""))
+    print("statements by kind and SQLSTATE:")
+    items = ["%-18s %s %5d" % (k, st, n) for (k, st), n in sorted(states.items()) if not k.startswith("m_")]
+    for i in range(0, len(items), 3):
+        print("  " + "   ".join(items[i:i + 3]))
+    sys.stdout.flush()
+    top = sum(n for (k, st), n in states.items() if st != OK)
+    sub = sum(FAILING_IN_PLPGSQL.get(k, 0) * n for (k, st), n in states.items() if st == OK)
+    print("failing FDW queries: %d at top level + %d inside PL/pgSQL exception blocks = %d"
+          % (top, sub, top + sub), flush=True)
+    check("at least %d failing FDW queries ran" % N_FAIL, top + sub >= N_FAIL, top + sub)
 
-        # the mock saw the traffic, and the server log shows no crash
-        reqs = mock("GET", "/_mock/requests")["requests"]
-        faults = {f["name"]: f["fired"] for f in mock("GET", "/_mock/faults")["faults"]}
-        print("mock: %d requests; faults fired: %s" % (len(reqs), ", ".join("%s=%d" % kv for kv in faults.items())),
-              flush=True)
-        check("every fault rule fired", all(faults.get(f["name"], 0) > 0 for f in FAULTS), faults)
-        if log_offset is None:
-            check("server log found (%s)" % log_path, False)
-        else:
-            with open(log_path, encoding="utf-8", errors="replace") as f:
-                f.seek(log_offset)
-                new_log = f.read()
-            crashes = [l for l in new_log.splitlines()
-                       if "terminated by signal" in l or "was terminated" in l or "PANIC" in l]
-            check("server log: no backend terminated by a signal (%s)" % log_path, not crashes,
-                  "\n".join(crashes[:10]))
-    except Exception:
-        check("no unexpected exception", False, traceback.format_exc())
-    finally:
-        if created_db:
-            drop_database(DB)
-        reset_mock_quietly()
-        if os.environ.get("USAGE_FDW_KEEP"):
-            print("kept %s" % tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+    # resources
+    warm = read_status(os.path.join(tmp, "warm.status"))
+    end = read_status(os.path.join(tmp, "end.status"))
+    fd_warm = read_fds(os.path.join(tmp, "warm.fd"))
+    fd_end = read_fds(os.path.join(tmp, "end.fd"))
+    print("backend VmRSS: %d kB after warm-up, %d kB at the end (%+d kB); RssAnon %d -> %d kB"
+          % (warm.get("VmRSS", -1), end.get("VmRSS", -1), end.get("VmRSS", 0) - warm.get("VmRSS", 0),
+             warm.get("RssAnon", -1), end.get("RssAnon", -1)), flush=True)
+    print("backend open fds: %d after warm-up, %d at the end" % (len(fd_warm), len(fd_end)), flush=True)
+    ctx_warm, ctx_end = sum(ctx.get("warm", {}).values()), sum(ctx.get("end", {}).values())
+    print("backend memory contexts: %d bytes after warm-up, %d at the end (%+d)"
+          % (ctx_warm, ctx_end, ctx_end - ctx_warm), flush=True)
+    check("fd snapshots taken", len(fd_warm) > 0 and len(fd_end) > 0)
+    fd_detail = "warm-up:\n  %s\nend:\n  %s" % (
+        "\n  ".join("%d -> %s" % kv for kv in sorted(fd_warm.items())),
+        "\n  ".join("%d -> %s" % kv for kv in sorted(fd_end.items())))
+    check("open fds did not grow (%d -> %d, +%d allowed)" % (len(fd_warm), len(fd_end), FD_SLACK),
+          len(fd_end) <= len(fd_warm) + FD_SLACK, fd_detail)
+    grow = end.get("VmRSS", 1 << 30) - warm.get("VmRSS", 0)
+    check("VmRSS grew by less than %d kB (%+d kB)" % (RSS_BOUND_KB, grow), grow < RSS_BOUND_KB,
+          "warm %s\nend %s" % (warm, end))
+    grew = sorted(((ctx.get("end", {}).get(k, 0) - ctx.get("warm", {}).get(k, 0), k)
+                   for k in set(ctx.get("warm", {})) | set(ctx.get("end", {}))), reverse=True)[:5]
+    check("memory contexts grew by less than %d bytes (%+d)" % (CTX_BOUND, ctx_end - ctx_warm),
+          ctx_warm > 0 and ctx_end - ctx_warm < CTX_BOUND,
+          "largest growth: " + ", ".join("%s %+d" % (k, d) for d, k in grew))
+
+    # the mock saw the traffic, and the server log shows no crash
+    reqs = mock.requests()
+    faults = {f["name"]: f["fired"] for f in mock.faults()}
+    print("mock: %d requests; faults fired: %s" % (len(reqs), ", ".join("%s=%d" % kv for kv in faults.items())),
+          flush=True)
+    check("every fault rule fired", all(faults.get(f["name"], 0) > 0 for f in FAULTS), faults)
+    if not log.found:
+        check("server log found (%s)" % log.path, False)
+    else:
+        new_log = log.new_text()
+        crashes = [l for l in new_log.splitlines()
+                   if "terminated by signal" in l or "was terminated" in l or "PANIC" in l]
+        check("server log: no backend terminated by a signal (%s)" % log.path, not crashes,
+              "\n".join(crashes[:10]))
 
 
 # failing FDW queries inside PL/pgSQL per successful statement of these kinds
 FAILING_IN_PLPGSQL = {"p_fanout": 1, "p_mixed": 2, "p_loop": 2}
 
 if __name__ == "__main__":
-    # a timeout's SIGTERM still runs the clean-up in main()'s finally
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    main()
-    finish()
+    main(test)

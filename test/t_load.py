@@ -33,14 +33,10 @@ Uses the shared mock: resets it at the start and at the end.
 
 import os
 import re
-import shutil
-import signal
 import sys
-import tempfile
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fdwtest import check, drop_database, reset_mock_quietly, finish, pg_tool, run, mock, server_log_path  # noqa: E402
+from fdwtest import ServerLog, check, database, main, mock, pg_tool, run, scratch_dir  # noqa: E402
 
 DB = "usage_fdw_t_load"
 CLIENTS, THREADS, TRANSACTIONS = 6, 2, 150
@@ -151,124 +147,106 @@ def psql(sql):
     return [l.split("|") for l in r.stdout.splitlines() if l]
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="usage_fdw_t_load.")
-    created_db = False
-    log_path = server_log_path()
-    log_offset = os.path.getsize(log_path) if os.path.exists(log_path) else None
-    try:
-        mock("POST", "/_mock/reset")
-        run([pg_tool("dropdb"), "--if-exists", "--force", DB])
-        r = run([pg_tool("createdb"), DB])
-        if not check("createdb %s" % DB, r.returncode == 0, r.stderr):
-            return
-        created_db = True
-        psql(SETUP)
-        check("setup: servers (max_retries 2), tables, load_log, load_q()", True)
+def test():
+    log = ServerLog()
+    with scratch_dir("usage_fdw_t_load.") as tmp:
+        mock.reset()
+        with database(DB, SETUP):
+            check("setup: servers (max_retries 2), tables, load_log, load_q()", True)
+            load(tmp, log)
 
-        # a dry run of each kind without faults: the function works
-        rows = psql("SELECT load_q(1, 0, 0, 0, 0, 1, 1, 2, 9); SELECT load_q(2, 1, 0, 1, 10, 3, 1, 1, 1);"
-                    "SELECT load_q(3, 0, 0, 2, 0, 1, 1, 1, 7);"
-                    "SELECT kind, sqlstate, nrows FROM load_log ORDER BY id; TRUNCATE load_log;")
-        check("dry run without faults: folder 5 rows, daily 9 rows, flows 2 rows",
-              rows == [["folder", "00000", "5"], ["daily", "00000", "9"], ["flows", "00000", "2"]], rows)
 
-        mock("POST", "/_mock/reset")
-        mock("POST", "/_mock/faults", FAULTS)
-        script = os.path.join(tmp, "load.pgbench")
-        with open(script, "w", encoding="ascii") as f:
-            f.write(PGBENCH_SCRIPT)
-        cmd = [pg_tool("pgbench"), "-n", "-c", str(CLIENTS), "-j", str(THREADS), "-t", str(TRANSACTIONS),
-               "--random-seed=%d" % PGBENCH_SEED, "-f", script, DB]
-        print("running: %s" % " ".join(cmd[1:]), flush=True)
-        r = run(cmd, timeout=100)
-        out = r.stdout + r.stderr
-        m = re.search(r"number of transactions actually processed: (\d+)/(\d+)", out)
-        done, planned = (int(m.group(1)), int(m.group(2))) if m else (None, None)
-        mf = re.search(r"number of failed transactions: (\d+)", out)
-        pgbench_failed = int(mf.group(1)) if mf else None
-        mt = re.search(r"tps = ([0-9.]+)", out)
-        check("pgbench exited 0", r.returncode == 0, out[-3000:])
-        check("pgbench processed all transactions (%s/%s)" % (done, planned),
-              done is not None and done == planned == CLIENTS * TRANSACTIONS, out[-3000:])
-        check("pgbench saw no failed transaction (%s)" % pgbench_failed, pgbench_failed in (None, 0), out[-3000:])
+def load(tmp, log):
+    """pgbench with faults; the report; the checks of the outcomes."""
+    # a dry run of each kind without faults: the function works
+    rows = psql("SELECT load_q(1, 0, 0, 0, 0, 1, 1, 2, 9); SELECT load_q(2, 1, 0, 1, 10, 3, 1, 1, 1);"
+                "SELECT load_q(3, 0, 0, 2, 0, 1, 1, 1, 7);"
+                "SELECT kind, sqlstate, nrows FROM load_log ORDER BY id; TRUNCATE load_log;")
+    check("dry run without faults: folder 5 rows, daily 9 rows, flows 2 rows",
+          rows == [["folder", "00000", "5"], ["daily", "00000", "9"], ["flows", "00000", "2"]], rows)
 
-        # the outcomes
-        by_state = psql("SELECT sqlstate, count(*) FROM load_log GROUP BY 1 ORDER BY 1;")
-        by_kind = psql("SELECT kind, count(*), count(*) FILTER (WHERE sqlstate <> '00000') "
-                       "FROM load_log GROUP BY 1 ORDER BY 1;")
-        samples = psql("SELECT DISTINCT ON (sqlstate) sqlstate, left(message, 160) FROM load_log "
-                       "WHERE sqlstate <> '00000' ORDER BY sqlstate, id;")
-        counts = {s: int(n) for s, n in by_state}
-        queries = sum(counts.values())
-        ok = counts.get("00000", 0)
-        errors = {s: n for s, n in counts.items() if s not in ("00000", "WRONG")}
-        nerr = sum(errors.values())
-        wrong = counts.get("WRONG", 0)
+    mock.reset()
+    mock.add_faults(FAULTS)
+    script = os.path.join(tmp, "load.pgbench")
+    with open(script, "w", encoding="ascii") as f:
+        f.write(PGBENCH_SCRIPT)
+    cmd = [pg_tool("pgbench"), "-n", "-c", str(CLIENTS), "-j", str(THREADS), "-t", str(TRANSACTIONS),
+           "--random-seed=%d" % PGBENCH_SEED, "-f", script, DB]
+    print("running: %s" % " ".join(cmd[1:]), flush=True)
+    r = run(cmd, timeout=100)
+    out = r.stdout + r.stderr
+    m = re.search(r"number of transactions actually processed: (\d+)/(\d+)", out)
+    done, planned = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+    mf = re.search(r"number of failed transactions: (\d+)", out)
+    pgbench_failed = int(mf.group(1)) if mf else None
+    mt = re.search(r"tps = ([0-9.]+)", out)
+    check("pgbench exited 0", r.returncode == 0, out[-3000:])
+    check("pgbench processed all transactions (%s/%s)" % (done, planned),
+          done is not None and done == planned == CLIENTS * TRANSACTIONS, out[-3000:])
+    check("pgbench saw no failed transaction (%s)" % pgbench_failed, pgbench_failed in (None, 0), out[-3000:])
 
-        reqs = mock("GET", "/_mock/requests")["requests"]
-        faults = mock("GET", "/_mock/faults")["faults"]
-        fired = sum(f["fired"] for f in faults)
-        crashes = []
-        if log_offset is not None:
-            with open(log_path, encoding="utf-8", errors="replace") as f:
-                f.seek(log_offset)
-                crashes = [l for l in f.read().splitlines() if "terminated by signal" in l]
+    # the outcomes
+    by_state = psql("SELECT sqlstate, count(*) FROM load_log GROUP BY 1 ORDER BY 1;")
+    by_kind = psql("SELECT kind, count(*), count(*) FILTER (WHERE sqlstate <> '00000') "
+                   "FROM load_log GROUP BY 1 ORDER BY 1;")
+    samples = psql("SELECT DISTINCT ON (sqlstate) sqlstate, left(message, 160) FROM load_log "
+                   "WHERE sqlstate <> '00000' ORDER BY sqlstate, id;")
+    counts = {s: int(n) for s, n in by_state}
+    queries = sum(counts.values())
+    ok = counts.get("00000", 0)
+    errors = {s: n for s, n in counts.items() if s not in ("00000", "WRONG")}
+    nerr = sum(errors.values())
+    wrong = counts.get("WRONG", 0)
 
-        # the report
-        print()
-        print("  load report (pgbench -c %d -j %d -t %d)" % (CLIENTS, THREADS, TRANSACTIONS))
-        print("  %-34s %s" % ("transactions processed", "%s/%s" % (done, planned)))
-        if mt:
-            print("  %-34s %s" % ("tps (information only)", mt.group(1)))
-        print("  %-34s %d" % ("queries recorded", queries))
-        for kind, n, e in by_kind:
-            print("  %-34s %s (%s errors)" % ("  " + kind, n, e))
-        print("  %-34s %d" % ("successful queries", ok))
-        print("  %-34s %d (%.1f%%)" % ("errors", nerr, 100.0 * nerr / queries if queries else 0))
-        for cls in sorted({s[:2] for s in errors}):
-            print("  %-34s %d" % ("  class " + cls, sum(n for s, n in errors.items() if s[:2] == cls)))
-            for s in sorted(x for x in errors if x[:2] == cls):
-                print("  %-34s %d" % ("    " + s, errors[s]))
-        print("  %-34s %d" % ("wrong results", wrong))
-        print("  %-34s %d" % ("crashes (terminated by signal)", len(crashes)))
-        print("  %-34s %d" % ("mock: API requests", sum(1 for q in reqs if "connect/token" not in q["path"])))
-        print("  %-34s %d (%.1f%% of requests)" % ("mock: faults injected", fired,
-                                                  100.0 * fired / len(reqs) if reqs else 0))
-        for f in faults:
-            print("  %-34s %d" % ("  " + f["name"], f["fired"]))
-        for s, msg in samples:
-            print("  e.g. %s: %s" % (s, msg))
-        print(flush=True)
+    reqs = mock.requests()
+    faults = mock.faults()
+    fired = sum(f["fired"] for f in faults)
+    crashes = [l for l in log.new_text().splitlines() if "terminated by signal" in l]
 
-        check("every query recorded (%d of %d)" % (queries, CLIENTS * TRANSACTIONS),
-              queries == CLIENTS * TRANSACTIONS, counts)
-        check("no crash in the server log (%s)" % log_path, log_offset is not None and not crashes,
-              "\n".join(crashes[:10]) or "server log not found")
-        check("every SQLSTATE is an expected one (%s)" % ", ".join(sorted(EXPECTED_STATES)),
-              set(errors) <= EXPECTED_STATES, errors)
-        check("no query succeeded with a wrong row count", wrong == 0,
-              psql("SELECT kind, nrows FROM load_log WHERE sqlstate = 'WRONG' LIMIT 10;"))
-        check("errors > 0 (%d)" % nerr, nerr > 0)
-        check("errors < %d%% of the queries (%.1f%%)" % (MAX_ERROR_SHARE * 100, 100.0 * nerr / max(queries, 1)),
-              nerr < MAX_ERROR_SHARE * queries)
-        check("faults hit %.1f%% of the requests (3..8%% expected)" % (100.0 * fired / max(len(reqs), 1)),
-              0.03 <= fired / max(len(reqs), 1) <= 0.08)
-        mock("DELETE", "/_mock/faults")
-        rows = psql("SELECT load_q(1, 1, 5, 0, 0, 1, 1, 1, 1); "
-                    "SELECT sqlstate, nrows FROM load_log ORDER BY id DESC LIMIT 1;")
-        check("without faults again, a query succeeds", rows == [["00000", "2"]], rows)
-    except Exception:
-        check("no unexpected exception", False, traceback.format_exc())
-    finally:
-        if created_db:
-            drop_database(DB)
-        reset_mock_quietly()
-        shutil.rmtree(tmp, ignore_errors=True)
+    # the report
+    print()
+    print("  load report (pgbench -c %d -j %d -t %d)" % (CLIENTS, THREADS, TRANSACTIONS))
+    print("  %-34s %s" % ("transactions processed", "%s/%s" % (done, planned)))
+    if mt:
+        print("  %-34s %s" % ("tps (information only)", mt.group(1)))
+    print("  %-34s %d" % ("queries recorded", queries))
+    for kind, n, e in by_kind:
+        print("  %-34s %s (%s errors)" % ("  " + kind, n, e))
+    print("  %-34s %d" % ("successful queries", ok))
+    print("  %-34s %d (%.1f%%)" % ("errors", nerr, 100.0 * nerr / queries if queries else 0))
+    for cls in sorted({s[:2] for s in errors}):
+        print("  %-34s %d" % ("  class " + cls, sum(n for s, n in errors.items() if s[:2] == cls)))
+        for s in sorted(x for x in errors if x[:2] == cls):
+            print("  %-34s %d" % ("    " + s, errors[s]))
+    print("  %-34s %d" % ("wrong results", wrong))
+    print("  %-34s %d" % ("crashes (terminated by signal)", len(crashes)))
+    print("  %-34s %d" % ("mock: API requests", sum(1 for q in reqs if "connect/token" not in q["path"])))
+    print("  %-34s %d (%.1f%% of requests)" % ("mock: faults injected", fired,
+                                              100.0 * fired / len(reqs) if reqs else 0))
+    for f in faults:
+        print("  %-34s %d" % ("  " + f["name"], f["fired"]))
+    for s, msg in samples:
+        print("  e.g. %s: %s" % (s, msg))
+    print(flush=True)
+
+    check("every query recorded (%d of %d)" % (queries, CLIENTS * TRANSACTIONS),
+          queries == CLIENTS * TRANSACTIONS, counts)
+    check("no crash in the server log (%s)" % log.path, log.found and not crashes,
+          "\n".join(crashes[:10]) or "server log not found")
+    check("every SQLSTATE is an expected one (%s)" % ", ".join(sorted(EXPECTED_STATES)),
+          set(errors) <= EXPECTED_STATES, errors)
+    check("no query succeeded with a wrong row count", wrong == 0,
+          psql("SELECT kind, nrows FROM load_log WHERE sqlstate = 'WRONG' LIMIT 10;"))
+    check("errors > 0 (%d)" % nerr, nerr > 0)
+    check("errors < %d%% of the queries (%.1f%%)" % (MAX_ERROR_SHARE * 100, 100.0 * nerr / max(queries, 1)),
+          nerr < MAX_ERROR_SHARE * queries)
+    check("faults hit %.1f%% of the requests (3..8%% expected)" % (100.0 * fired / max(len(reqs), 1)),
+          0.03 <= fired / max(len(reqs), 1) <= 0.08)
+    mock.clear_faults()
+    rows = psql("SELECT load_q(1, 1, 5, 0, 0, 1, 1, 1, 1); "
+                "SELECT sqlstate, nrows FROM load_log ORDER BY id DESC LIMIT 1;")
+    check("without faults again, a query succeeds", rows == [["00000", "2"]], rows)
 
 
 if __name__ == "__main__":
-    # a timeout's SIGTERM still runs the clean-up in main()'s finally
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    main()
-    finish()
+    main(test)

@@ -48,17 +48,16 @@ sqlsmith (scripts/deps.sh installs it).
 """
 
 import collections
+import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import sys
 import time
-import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fdwtest import check, drop_database, reset_mock_quietly, finish, pg_tool, run, mock, server_log_path  # noqa: E402
+from fdwtest import ServerLog, check, database, drop_database, main, mock, pg_tool, require, run  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DB = "usage_fdw_t_sqlsmith"
@@ -197,23 +196,27 @@ def analyse_log(text):
     return states, crashes, internal, known
 
 
-def main():
-    t_start = time.monotonic()
-    created_db = created_role = False
-    log_path = server_log_path()
-    log_offset = os.path.getsize(log_path) if os.path.exists(log_path) else None
-    smith = shutil.which("sqlsmith")
+@contextlib.contextmanager
+def login_role(name):
+    """A login role for the test's lifetime (dropped afterwards; warn, never fail)."""
+    psql("DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN;" % (name, name), db="postgres")
     try:
-        if not check("sqlsmith is installed (scripts/deps.sh)", smith is not None, "sqlsmith not on PATH"):
-            return
-        mock("POST", "/_mock/reset")
-        run([pg_tool("dropdb"), "--if-exists", "--force", DB])
-        psql("DROP ROLE IF EXISTS %s; CREATE ROLE %s LOGIN;" % (ROLE, ROLE), db="postgres")
-        created_role = True
-        r = run([pg_tool("createdb"), DB])
-        if not check("createdb %s" % DB, r.returncode == 0, r.stderr):
-            return
-        created_db = True
+        yield name
+    finally:
+        try:
+            psql("DROP ROLE IF EXISTS %s;" % name, db="postgres")
+        except Exception as e:
+            print("warning: could not drop role %s: %s" % (name, e), flush=True)
+
+
+def test():
+    t_start = time.monotonic()
+    log = ServerLog()
+    smith = shutil.which("sqlsmith")
+    require("sqlsmith is installed (scripts/deps.sh)", smith is not None, "sqlsmith not on PATH")
+    mock.reset()
+    drop_database(DB)           # a leftover database may hold objects of the role
+    with login_role(ROLE), database(DB):
         psql("ALTER DATABASE %s SET log_error_verbosity = verbose;" % DB, db="postgres")
         psql(open(os.path.join(HERE, "sqlsmith_setup.sql"), encoding="utf-8").read(),
              variables={"mock_url": os.environ["MOCK_URL"], "smith": ROLE})
@@ -224,8 +227,8 @@ def main():
         check("fixtures: views and per-tenant tables answer as %s (%s)" % (ROLE, rows),
               rows == [["5", "10", "10", "21", "12"]], rows)
 
-        mock("POST", "/_mock/reset")
-        mock("POST", "/_mock/faults", FAULTS)
+        mock.reset()
+        mock.add_faults(FAULTS)
         conninfo = "host=%s port=%s dbname=%s user=%s application_name=sqlsmith" % (
             os.environ["PGHOST"], os.environ["PGPORT"], DB, ROLE)
         # CHUNKS runs of sqlsmith, each from its own seed (SEED, SEED+1, ...):
@@ -267,16 +270,12 @@ def main():
             broken.insert(0, "%d queries lost the connection ('c' in sqlsmith's progress)"
                           % progress.count("c"))
 
-        reqs = mock("GET", "/_mock/requests")["requests"]
-        faults = mock("GET", "/_mock/faults")["faults"]
-        mock("DELETE", "/_mock/faults")
+        reqs = mock.requests()
+        faults = mock.faults()
+        mock.clear_faults()
         alive = run([pg_tool("psql"), "-X", "-At", "-d", DB, "-c", "SELECT 1"])
 
-        text = ""
-        if log_offset is not None and os.path.exists(log_path):
-            with open(log_path, encoding="utf-8", errors="replace") as f:
-                f.seek(log_offset)
-                text = f.read()
+        text = log.new_text()
         states, crashes, internal, known = analyse_log(text)
 
         # the report
@@ -318,8 +317,8 @@ def main():
                                                                   ",".join(sorted(set(map(str, rcs))))),
               done >= int(QUERIES * MIN_SHARE) and set(rcs) <= {0}, out[-2000:])
         check("sqlsmith kept its connection", not broken, "\n".join(broken[:5]))
-        check("no crash in the server log", log_offset is not None and not crashes,
-              "\n".join(crashes[:10]) or "server log %s not found" % log_path)
+        check("no crash in the server log", log.found and not crashes,
+              "\n".join(crashes[:10]) or "server log %s not found" % log.path)
         check("no internal error in the server log (%d, %d distinct)" % (len(internal), len(distinct)),
               not internal, "\n".join("%s: %s" % d for d in sorted(distinct)))
         check("every error in the server log has a SQLSTATE (log_error_verbosity = verbose)",
@@ -330,21 +329,7 @@ def main():
         check("the server still accepts connections", alive.returncode == 0 and alive.stdout.strip() == "1",
               alive.stderr)
         print("stage time: %.1f s" % (time.monotonic() - t_start), flush=True)
-    except Exception:
-        check("no unexpected exception", False, traceback.format_exc())
-    finally:
-        if created_db:
-            drop_database(DB)
-        if created_role:
-            try:
-                psql("DROP ROLE IF EXISTS %s;" % ROLE, db="postgres")
-            except Exception as e:
-                print("warning: could not drop role %s: %s" % (ROLE, e), flush=True)
-        reset_mock_quietly()
 
 
 if __name__ == "__main__":
-    # a timeout's SIGTERM still runs the clean-up in main()'s finally
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    main()
-    finish()
+    main(test)

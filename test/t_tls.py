@@ -21,21 +21,19 @@ PGUSER; the extension installed.  Needs openssl.  Prints its checks and ends
 with "N passed, N failed"; exits non-zero on any failure.
 """
 
+import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
-import traceback
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fdwtest import check, drop_database, finish, pg_tool, run  # noqa: E402
+from fdwtest import check, database, main, pg_tool, require, run, scratch_dir  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MOCK = os.path.join(HERE, "mock_api.py")
@@ -166,16 +164,13 @@ def sql_literal(s):
     return "'" + s.replace("'", "''") + "'"
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="usage_fdw_t_tls.")
-    mocks = []
-    created_db = False
-    try:
+def test():
+    with scratch_dir("usage_fdw_t_tls.") as tmp, contextlib.ExitStack() as cleanup:
         ca_pem, certs = make_pki(tmp)
         good = Mock(tmp, "mock_localhost", *certs["localhost"])
-        mocks.append(good)
+        cleanup.callback(good.stop)
         wrong = Mock(tmp, "mock_wronghost", *certs["wronghost"])
-        mocks.append(wrong)
+        cleanup.callback(wrong.stop)
         print("TLS mocks: localhost cert on port %d, wronghost cert on port %d; CA %s"
               % (good.port, wrong.port, ca_pem), flush=True)
 
@@ -187,11 +182,8 @@ def main():
         check("the mock serves HTTPS with the localhost certificate", health.get("tls") is True, health)
         mockctl(good, ca_pem, "reset")
 
-        run([pg_tool("dropdb"), "--if-exists", "--force", DB])
-        r = run([pg_tool("createdb"), DB])
-        if r.returncode != 0:
-            raise RuntimeError("createdb failed: %s" % r.stderr)
-        created_db = True
+        # this test's own mocks: the shared one is not used (nor reset)
+        cleanup.enter_context(database(DB, created=None, reset_mock=False))
         ok, out, st, err = psql("""
 CREATE EXTENSION usage_fdw;
 CREATE SERVER tls FOREIGN DATA WRAPPER usage_fdw
@@ -203,8 +195,7 @@ CREATE FOREIGN TABLE flows (flow_id text, environment_id text, connection_id tex
 CREATE FOREIGN TABLE flows3 (flow_id text, connection_id text)
   SERVER tls OPTIONS (endpoint '%s', page_size '3');
 """ % (good.port, ENDPOINT, ENDPOINT))
-        if not check("setup: extension, server https://localhost:%d, user mapping, tables" % good.port, ok, err):
-            return
+        require("setup: extension, server https://localhost:%d, user mapping, tables" % good.port, ok, err)
 
         # 1. no ca_file: the system store does not know our CA
         ok, out, st, err = psql("SELECT count(*) FROM flows;")
@@ -281,19 +272,7 @@ CREATE FOREIGN TABLE flows3 (flow_id text, connection_id text)
         ok, out, st, err = psql("ALTER SERVER tls OPTIONS (SET ca_file %s);\n"
                                 "SELECT count(*) FROM flows;" % sql_literal(ca_pem))
         check("ca_file restored: 10 rows again", ok and out.strip() == "10", err or out)
-    except Exception:
-        check("no unexpected exception", False, traceback.format_exc())
-    finally:
-        if created_db:
-            drop_database(DB)
-        for m in mocks:
-            m.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
-    return
 
 
 if __name__ == "__main__":
-    # a timeout's SIGTERM still runs the clean-up in main()'s finally
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    main()
-    finish()
+    main(test)
