@@ -263,13 +263,11 @@ param_display(ExplainCtx *cx, const UsageEndpoint *ep, UsageOptions *opts,
 
 /* The name of parameter p's column, or its key when the table has none. */
 static const char *
-param_colname(UsageColumn *cols, int natts, const UsageParamDef *def, int p)
+param_colname(UsageColumn *cols, const int *param_col, const UsageParamDef *def,
+			  int p)
 {
-	for (int i = 0; i < natts; i++)
-	{
-		if (cols[i].kind != USAGE_COL_DROPPED && cols[i].param == p)
-			return cols[i].name;
-	}
+	if (param_col[p] >= 0)
+		return cols[param_col[p]].name;
 	return def->key ? def->key : def->api_name;
 }
 
@@ -280,7 +278,7 @@ param_colname(UsageColumn *cols, int natts, const UsageParamDef *def, int p)
  */
 char *
 usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
-					   UsageColumn *cols, int natts,
+					   UsageColumn *cols, const int *param_col,
 					   List *conds, List *exprs, int *fanout,
 					   char **body_out, char **legend_out)
 {
@@ -353,9 +351,9 @@ usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
 			}
 			else
 			{
-				start_s = add_placeholder(&cx, param_colname(cols, natts, def, i),
+				start_s = add_placeholder(&cx, param_colname(cols, param_col, def, i),
 										  "lower bound, at execution");
-				end_s = add_placeholder(&cx, param_colname(cols, natts, def, i),
+				end_s = add_placeholder(&cx, param_colname(cols, param_col, def, i),
 										"upper bound (or now), at execution");
 			}
 			appendStringInfo(&body, "%s\"%s\":%s,\"%s\":%s", any_body ? "," : "",
@@ -365,7 +363,7 @@ usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
 		}
 
 		disp = param_display(&cx, ep, opts, conds, exprs, i,
-							 param_colname(cols, natts, def, i),
+							 param_colname(cols, param_col, def, i),
 							 def->place == USAGE_PLACE_QUERY);
 		if (disp == NULL)
 			continue;

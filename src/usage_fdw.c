@@ -73,6 +73,7 @@ typedef struct UsagePlanInfo
 	UsageOptions *opts;
 	UsageColumn *cols;
 	int			natts;
+	int		   *param_col;		/* per parameter: its column, or -1 */
 	UsagePushdown base;			/* from baserestrictinfo */
 	Selectivity local_sel;		/* of the clauses not pushed down */
 	Bitmapset  *tested;			/* parameters whose echo column a clause
@@ -113,6 +114,7 @@ typedef struct UsageScanState
 	const UsageEndpoint *ep;
 	UsageColumn *cols;
 	int			natts;
+	int		   *param_col;		/* per parameter: its column, or -1 */
 	List	   *conds;
 	List	   *expr_states;
 	UsageBatchKeys *batch;		/* keys from a batched join, or NULL */
@@ -218,13 +220,20 @@ usage_fdw_handler(PG_FUNCTION_ARGS)
  * How each attribute of the table is filled: from a response key, as the
  * echo of a request parameter, or with the whole item.  A column whose key
  * matches a parameter of the endpoint is a parameter column: clauses on it
- * are pushed down.
+ * are pushed down.  *param_col is set to the map from parameter to column:
+ * per parameter of the endpoint, the index of its (first) column, or -1
+ * when the table has none.
  */
 UsageColumn *
-usage_map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution)
+usage_map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution,
+				  int **param_col)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	UsageColumn *cols = palloc0(sizeof(UsageColumn) * Max(tupdesc->natts, 1));
+	int		   *map = palloc(sizeof(int) * Max(ep->nparams, 1));
+
+	for (int p = 0; p < ep->nparams; p++)
+		map[p] = -1;
 
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
@@ -264,6 +273,8 @@ usage_map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution)
 				p = usage_find_param_by_key(ep, c->alt_key);
 			c->param = p;
 			c->kind = (p >= 0 && ep->params[p].echo) ? USAGE_COL_ECHO : USAGE_COL_RESPONSE;
+			if (p >= 0 && map[p] < 0)
+				map[p] = i;
 		}
 
 		if (for_execution)
@@ -272,6 +283,7 @@ usage_map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution)
 			fmgr_info(c->typinput, &c->inflinfo);
 		}
 	}
+	*param_col = map;
 	return cols;
 }
 
@@ -383,9 +395,8 @@ report_missing_param(UsagePlanInfo *info, int p)
 	const UsageParamDef *def = &ep->params[p];
 	const char *colname = NULL;
 
-	for (int i = 0; i < info->natts; i++)
-		if (info->cols[i].kind != USAGE_COL_DROPPED && info->cols[i].param == p)
-			colname = info->cols[i].name;
+	if (info->param_col[p] >= 0)
+		colname = info->cols[info->param_col[p]].name;
 
 	if (def->key == NULL)
 		ereport(ERROR,
@@ -440,7 +451,7 @@ ec_member_is_column(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
 	while (expr && IsA(expr, RelabelType))
 		expr = ((RelabelType *) expr)->arg;
 	return expr && IsA(expr, Var) &&
-		((Var *) expr)->varno == rel->relid &&
+		((Var *) expr)->varno == (int) rel->relid &&
 		((Var *) expr)->varattno == attno &&
 		((Var *) expr)->varlevelsup == 0;
 }
@@ -502,7 +513,8 @@ usageGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntablei
 
 	info->opts = usage_get_options(foreigntableid);
 	rel = table_open(foreigntableid, NoLock);
-	info->cols = usage_map_columns(rel, info->opts->endpoint, false);
+	info->cols = usage_map_columns(rel, info->opts->endpoint, false,
+								   &info->param_col);
 	info->natts = RelationGetNumberOfAttributes(rel);
 	table_close(rel, NoLock);
 
@@ -791,7 +803,8 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 	st->conds = usage_conds_from_list(lsecond(fsplan->fdw_private));
 	st->natts = st->tupdesc->natts;
 	st->cols = usage_map_columns(rel, st->ep,
-								 (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0);
+								 (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0,
+								 &st->param_col);
 	if (list_length(fsplan->fdw_private) >= 3)
 		st->batch = batch_keys_from_list(lthird(fsplan->fdw_private));
 
@@ -919,7 +932,7 @@ begin_requests(ForeignScanState *node, UsageScanState *st)
 	st->calls = NULL;
 	if (st->batch == NULL)
 	{
-		st->sets = usage_evaluate_params(st->ep, st->opts, st->cols, st->natts,
+		st->sets = usage_evaluate_params(st->ep, st->opts, st->cols, st->param_col,
 										 st->conds, st->expr_states, econtext,
 										 &empty);
 		add_calls(st, st->sets, empty, -1);
@@ -1413,7 +1426,7 @@ usageExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		}
 	}
 	request = usage_describe_request(st->opts->endpoint, st->opts, st->cols,
-									 st->natts, conds, exprs,
+									 st->param_col, conds, exprs,
 									 &fanout, &body, &legend);
 	ExplainPropertyText("Request", request, es);
 	if (body)
@@ -1703,7 +1716,7 @@ begin_batch_requests(UsageScanState *st, ExprContext *econtext)
 
 			states = lappend(states, ExecInitExpr((Expr *) c, NULL));
 		}
-		sets = usage_evaluate_params(st->ep, st->opts, st->cols, st->natts,
+		sets = usage_evaluate_params(st->ep, st->opts, st->cols, st->param_col,
 									 conds, states, econtext, &empty);
 		add_calls(st, sets, empty, t);
 	}

@@ -200,7 +200,7 @@ typedef struct UsageColumn
 } UsageColumn;
 
 extern UsageColumn *usage_map_columns(Relation rel, const UsageEndpoint *ep,
-									  bool for_execution);
+									  bool for_execution, int **param_col);
 
 /* ----------------------------------------------------------------
  *		Pushdown (pushdown.c)
@@ -235,9 +235,7 @@ typedef struct UsagePushdown
 {
 	List	   *conds;			/* UsageCond * */
 	List	   *exprs;			/* value expressions */
-	List	   *pushed_clauses; /* RestrictInfos that produced conds */
 	double		fanout;			/* estimated number of requests */
-	bool		contradiction;	/* a constant makes the result empty */
 } UsagePushdown;
 
 extern void usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
@@ -282,7 +280,8 @@ typedef struct UsageValueSet
 
 extern UsageValueSet *usage_evaluate_params(const UsageEndpoint *ep,
 											UsageOptions *opts,
-											UsageColumn *cols, int natts,
+											UsageColumn *cols,
+											const int *param_col,
 											List *conds, List *expr_states,
 											ExprContext *econtext,
 											bool *empty);
@@ -387,7 +386,7 @@ extern char *usage_json_get_string(const char *body, size_t len,
  */
 
 extern char *usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
-									UsageColumn *cols, int natts,
+									UsageColumn *cols, const int *param_col,
 									List *conds, List *exprs, int *fanout,
 									char **body_out, char **legend_out);
 extern List *usage_import_foreign_schema(ImportForeignSchemaStmt *stmt,
