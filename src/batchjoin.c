@@ -305,9 +305,8 @@ batch_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 		if (bms_is_member(param, key_params))
 			continue;
 		key_params = bms_add_member(key_params, param);
-		keys = lappend(keys, list_make3(makeInteger(param),
-										makeInteger((int) coltype),
-										makeInteger((int) exprType((Node *) value))));
+		keys = lappend(keys, usage_batch_key_to_list(param, coltype,
+													 exprType((Node *) value)));
 		key_exprs = lappend(key_exprs, value);
 		key_clauses = lappend(key_clauses, rinfo->clause);
 	}

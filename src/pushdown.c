@@ -482,7 +482,27 @@ usage_param_supplied(const UsageEndpoint *ep, UsageOptions *opts,
 	return usage_param_default(opts, def) != NULL;
 }
 
-/* conditions <-> plain integer lists, for the plan's fdw_private */
+/*
+ * A record of integer fields as a list of Integer nodes, the form it takes
+ * in a plan's fdw_private (see UsageScanPrivateIndex); and one field of it.
+ */
+List *
+usage_int_fields_to_list(const int *fields, int nfields)
+{
+	List	   *result = NIL;
+
+	for (int i = 0; i < nfields; i++)
+		result = lappend(result, makeInteger(fields[i]));
+	return result;
+}
+
+int
+usage_int_field(List *fields, int field)
+{
+	return intVal(list_nth(fields, field));
+}
+
+/* The conditions as the USAGE_PRIVATE_CONDS slot of fdw_private. */
 List *
 usage_conds_to_list(List *conds)
 {
@@ -492,15 +512,18 @@ usage_conds_to_list(List *conds)
 	foreach(lc, conds)
 	{
 		UsageCond  *c = (UsageCond *) lfirst(lc);
+		int			fields[USAGE_COND_NFIELDS];
 
-		result = lappend(result, list_make4(makeInteger(c->param),
-											makeInteger((int) c->op),
-											makeInteger(c->expr_index),
-											makeInteger((int) c->coltype)));
+		fields[USAGE_COND_PARAM] = c->param;
+		fields[USAGE_COND_OP] = (int) c->op;
+		fields[USAGE_COND_EXPR_INDEX] = c->expr_index;
+		fields[USAGE_COND_COLTYPE] = (int) c->coltype;
+		result = lappend(result, usage_int_fields_to_list(fields, USAGE_COND_NFIELDS));
 	}
 	return result;
 }
 
+/* The conditions of the USAGE_PRIVATE_CONDS slot of fdw_private. */
 List *
 usage_conds_from_list(List *list)
 {
@@ -512,10 +535,10 @@ usage_conds_from_list(List *list)
 		List	   *l = (List *) lfirst(lc);
 		UsageCond  *c = palloc0(sizeof(UsageCond));
 
-		c->param = intVal(linitial(l));
-		c->op = (UsageCondOp) intVal(lsecond(l));
-		c->expr_index = intVal(lthird(l));
-		c->coltype = (Oid) intVal(lfourth(l));
+		c->param = usage_int_field(l, USAGE_COND_PARAM);
+		c->op = (UsageCondOp) usage_int_field(l, USAGE_COND_OP);
+		c->expr_index = usage_int_field(l, USAGE_COND_EXPR_INDEX);
+		c->coltype = (Oid) usage_int_field(l, USAGE_COND_COLTYPE);
 		result = lappend(result, c);
 	}
 	return result;

@@ -711,10 +711,9 @@ usageGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	if (missing >= 0)
 		report_missing_param(info, missing);
 
-	fdw_private = list_make2(makeString(pstrdup(info->opts->endpoint->name)),
-							 usage_conds_to_list(pd.conds));
-	if (batch_keys != NIL)
-		fdw_private = lappend(fdw_private, batch_keys);
+	/* the slots of UsageScanPrivateIndex, in order */
+	fdw_private = list_make2(usage_conds_to_list(pd.conds), batch_keys);
+	Assert(list_length(fdw_private) == USAGE_PRIVATE_NSLOTS);
 
 	return make_foreignscan(tlist,
 							extract_actual_clauses(scan_clauses, false),
@@ -800,13 +799,14 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 	st->tupdesc = RelationGetDescr(rel);
 	st->opts = usage_get_options(RelationGetRelid(rel));
 	st->ep = st->opts->endpoint;
-	st->conds = usage_conds_from_list(lsecond(fsplan->fdw_private));
+	st->conds = usage_conds_from_list(list_nth(fsplan->fdw_private,
+											   USAGE_PRIVATE_CONDS));
 	st->natts = st->tupdesc->natts;
 	st->cols = usage_map_columns(rel, st->ep,
 								 (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0,
 								 &st->param_col);
-	if (list_length(fsplan->fdw_private) >= 3)
-		st->batch = batch_keys_from_list(lthird(fsplan->fdw_private));
+	st->batch = batch_keys_from_list(list_nth(fsplan->fdw_private,
+											  USAGE_PRIVATE_BATCH_KEYS));
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -1628,15 +1628,27 @@ usageForeignAsyncNotify(AsyncRequest *areq)
  *		The scan side of a batched key join (batchjoin.c)
  *
  * The batched join plans the foreign table's scan as a plain scan whose
- * ForeignPath (and then the plan's fdw_private, third element) lists the
- * parameters its keys supply, as (param, column type, value type) integer
- * lists.  Before each rescan the join hands over the distinct key tuples
+ * ForeignPath (and then the plan's fdw_private, slot
+ * USAGE_PRIVATE_BATCH_KEYS) lists the parameters its keys supply, as
+ * integer lists of UsageBatchKeyField fields.  Before each rescan the join hands over the distinct key tuples
  * of a batch; the scan makes the requests of each tuple in turn, and tells
  * for each row which tuple's request it came from.
  * ----------------------------------------------------------------
  */
 
-/* The batch keys of a plan's fdw_private (NIL: none, NULL). */
+/* One batch key, as an element of the USAGE_PRIVATE_BATCH_KEYS slot. */
+List *
+usage_batch_key_to_list(int param, Oid coltype, Oid valtype)
+{
+	int			fields[USAGE_KEY_NFIELDS];
+
+	fields[USAGE_KEY_PARAM] = param;
+	fields[USAGE_KEY_COLTYPE] = (int) coltype;
+	fields[USAGE_KEY_VALTYPE] = (int) valtype;
+	return usage_int_fields_to_list(fields, USAGE_KEY_NFIELDS);
+}
+
+/* The batch keys of a plan's fdw_private slot (NIL: none, NULL). */
 static UsageBatchKeys *
 batch_keys_from_list(List *list)
 {
@@ -1657,9 +1669,9 @@ batch_keys_from_list(List *list)
 	{
 		List	   *key = (List *) lfirst(lc);
 
-		b->params[k] = intVal(linitial(key));
-		b->coltypes[k] = (Oid) intVal(lsecond(key));
-		b->valtypes[k] = (Oid) intVal(lthird(key));
+		b->params[k] = usage_int_field(key, USAGE_KEY_PARAM);
+		b->coltypes[k] = (Oid) usage_int_field(key, USAGE_KEY_COLTYPE);
+		b->valtypes[k] = (Oid) usage_int_field(key, USAGE_KEY_VALTYPE);
 		get_typlenbyval(b->valtypes[k], &b->typlens[k], &b->typbyvals[k]);
 		k++;
 	}
@@ -1766,8 +1778,8 @@ usage_batch_key_clause(PlannerInfo *root, RelOptInfo *baserel,
 
 /*
  * The inner scan of a batched join: a plain ForeignPath of baserel whose
- * keys (a List of (param, column type, value type) integer lists) supply
- * their parameters, costed for keys_per_batch keys; *inner tells the join's
+ * keys (a List of usage_batch_key_to_list elements) supply their
+ * parameters, costed for keys_per_batch keys; *inner tells the join's
  * costing about its requests.  NULL when the requests would still lack a
  * parameter.
  */

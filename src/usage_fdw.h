@@ -230,6 +230,43 @@ typedef struct UsageCond
 	Oid			coltype;		/* type of the column compared with */
 } UsageCond;
 
+/*
+ * The planner's private list of a scan (ForeignScan.fdw_private), slot by
+ * slot, as postgres_fdw's FdwScanPrivateIndex.  Plans are copied and may be
+ * read back from their text form, hence plain lists of Integer nodes.
+ */
+typedef enum UsageScanPrivateIndex
+{
+	USAGE_PRIVATE_CONDS,		/* the pushed-down conditions: a list per
+								 * condition, fields by UsageCondField */
+	USAGE_PRIVATE_BATCH_KEYS,	/* the keys a batched join supplies: a list
+								 * per key, fields by UsageBatchKeyField; NIL
+								 * for a scan outside a batched join */
+	USAGE_PRIVATE_NSLOTS
+} UsageScanPrivateIndex;
+
+/* The fields of a condition in fdw_private, each an Integer. */
+typedef enum UsageCondField
+{
+	USAGE_COND_PARAM,			/* UsageCond.param */
+	USAGE_COND_OP,				/* UsageCond.op */
+	USAGE_COND_EXPR_INDEX,		/* UsageCond.expr_index */
+	USAGE_COND_COLTYPE,			/* UsageCond.coltype */
+	USAGE_COND_NFIELDS
+} UsageCondField;
+
+/* The fields of a batch key in fdw_private, each an Integer. */
+typedef enum UsageBatchKeyField
+{
+	USAGE_KEY_PARAM,			/* index in endpoint->params */
+	USAGE_KEY_COLTYPE,			/* type of the parameter's column */
+	USAGE_KEY_VALTYPE,			/* type of the outer value */
+	USAGE_KEY_NFIELDS
+} UsageBatchKeyField;
+
+extern List *usage_int_fields_to_list(const int *fields, int nfields);
+extern int	usage_int_field(List *fields, int field);
+
 /* Result of classifying a relation's clauses. */
 typedef struct UsagePushdown
 {
@@ -432,6 +469,7 @@ typedef struct UsageBatchInner
 } UsageBatchInner;
 
 extern bool usage_rel_is_ours(RelOptInfo *rel);
+extern List *usage_batch_key_to_list(int param, Oid coltype, Oid valtype);
 extern bool usage_batch_key_clause(PlannerInfo *root, RelOptInfo *baserel,
 								   RestrictInfo *rinfo, Relids outer_relids,
 								   int *param, Expr **value, Oid *coltype);
