@@ -885,6 +885,42 @@ usage_array_elements(Datum d, Oid *elemtype, Datum **elems, bool **nulls)
 	return n;
 }
 
+/*
+ * The distinct non-null elements of an array datum, told apart by their
+ * type's output text, in order of first occurrence: the one count of the
+ * values of an IN list that the planner's fan-out estimate, EXPLAIN's
+ * Fan-out and the executor's requests share.  *elems (and *texts unless
+ * NULL) get the distinct elements (and their texts).
+ */
+int
+usage_distinct_elements(Datum array, Oid *elemtype, Datum **elems,
+						char ***texts)
+{
+	bool	   *nulls;
+	int			n = usage_array_elements(array, elemtype, elems, &nulls);
+	char	  **t = palloc(sizeof(char *) * Max(n, 1));
+	Oid			outfunc;
+	bool		isvarlena;
+	int			m = 0;
+
+	getTypeOutputInfo(*elemtype, &outfunc, &isvarlena);
+	for (int i = 0; i < n; i++)
+	{
+		bool		dup = false;
+
+		if (nulls[i])
+			continue;
+		t[m] = OidOutputFunctionCall(outfunc, (*elems)[i]);
+		for (int j = 0; j < m && !dup; j++)
+			dup = strcmp(t[j], t[m]) == 0;
+		if (!dup)
+			(*elems)[m++] = (*elems)[i];
+	}
+	if (texts)
+		*texts = t;
+	return m;
+}
+
 /* date IN (...): the range from the least to the greatest value */
 static void
 apply_range_any(UsageValueSet *set, Datum d, Oid coltype, bool *empty)
@@ -985,7 +1021,6 @@ cond_values(const UsageParamDef *def, UsageColumn *col, UsageCond *cond,
 	UsageValue *vals;
 	Oid			elemtype;
 	Datum	   *elems;
-	bool	   *nulls;
 	int			n;
 
 	if (cond->op != USAGE_OP_ANY)
@@ -995,15 +1030,12 @@ cond_values(const UsageParamDef *def, UsageColumn *col, UsageCond *cond,
 		*nvals = 1;
 		return vals;
 	}
-	n = usage_array_elements(d, &elemtype, &elems, &nulls);
+	n = usage_distinct_elements(d, &elemtype, &elems, NULL);
 	vals = palloc(sizeof(UsageValue) * Max(n, 1));
-	*nvals = 0;
 	for (int i = 0; i < n; i++)
-	{
-		if (!nulls[i])
-			make_value(&vals[(*nvals)++], def, col, elems[i], elemtype);
-	}
-	*nvals = dedup_values(vals, *nvals);
+		make_value(&vals[i], def, col, elems[i], elemtype);
+	/* distinct texts may still be one request value ('t' and 'true') */
+	*nvals = dedup_values(vals, n);
 	return vals;
 }
 

@@ -320,9 +320,12 @@ estimate_fanout(const UsageEndpoint *ep, UsageOptions *opts, List *conds,
 
 				if (IsA(e, Const) && !((Const *) e)->constisnull)
 				{
-					ArrayType  *arr = DatumGetArrayTypeP(((Const *) e)->constvalue);
+					Oid			elemtype;
+					Datum	   *elems;
 
-					k = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+					/* as EXPLAIN's Fan-out and the executor count them */
+					k = usage_distinct_elements(((Const *) e)->constvalue,
+												&elemtype, &elems, NULL);
 				}
 				else if (IsA(e, ArrayExpr))
 					k = list_length(((ArrayExpr *) e)->elements);
@@ -991,8 +994,8 @@ start_call(UsageScanState *st, int k)
 		}
 	}
 
-	call->url = usage_build_url(st->opts, call->sets, call->choice);
-	call->body = usage_build_body(st->opts, call->sets, call->choice);
+	usage_build_request(st->opts, call->sets, call->choice, &call->url,
+						&call->body);
 	MemoryContextSwitchTo(old);
 
 	send_page(st, call);

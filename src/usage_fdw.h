@@ -288,6 +288,8 @@ extern bool usage_const_date_range(List *conds, List *exprs, int param,
 extern int64 usage_datum_to_epoch_ms(Datum d, Oid typid, const char *colname);
 extern Datum usage_coerce_point_in_time(Datum d, Oid from, Oid to);
 extern int	usage_array_elements(Datum d, Oid *elemtype, Datum **elems, bool **nulls);
+extern int	usage_distinct_elements(Datum array, Oid *elemtype, Datum **elems,
+									char ***texts);
 extern List *usage_conds_from_list(List *list);
 
 /* One value of a request parameter, as evaluated at execution time. */
@@ -328,10 +330,28 @@ extern UsageValueSet *usage_evaluate_params(const UsageEndpoint *ep,
  * ----------------------------------------------------------------
  */
 
-extern char *usage_build_url(UsageOptions *opts, const UsageValueSet *sets,
-							 const int *choice);
-extern char *usage_build_body(UsageOptions *opts, const UsageValueSet *sets,
-							  const int *choice);
+/*
+ * What the renderer of a request writes for one parameter, as a value
+ * source gives it: the executor the values of one request, EXPLAIN the
+ * values known at plan time or placeholders.
+ */
+typedef struct UsageRenderValue
+{
+	const char *text;			/* NULL: the request does not carry it */
+	const char *end_text;		/* DATE_RANGE: the upper bound */
+	bool		verbatim;		/* write text as it is (a placeholder, a
+								 * formatted number), not encoded for its
+								 * place */
+} UsageRenderValue;
+
+typedef void (*usage_value_source) (void *arg, int param,
+									UsageRenderValue *value);
+
+extern void usage_render_request(const UsageEndpoint *ep, UsageOptions *opts,
+								 usage_value_source source, void *arg,
+								 StringInfo line, StringInfo body);
+extern void usage_build_request(UsageOptions *opts, const UsageValueSet *sets,
+								const int *choice, char **url, char **body);
 extern void usage_append_url_encoded(StringInfo buf, const char *s);
 extern bool usage_same_origin(const char *url_a, const char *url_b);
 extern char *usage_url_origin(const char *url);
