@@ -25,6 +25,20 @@
 #endif
 
 /*
+ * A function that always throws.  PostgreSQL 18 and later mark it with
+ * pg_noreturn before the declaration and have no pg_attribute_noreturn();
+ * before, pg_attribute_noreturn() is GCC's attribute, which may stand
+ * before the declaration too.  (Guarded: another module may define it.)
+ */
+#ifndef USAGE_NORETURN
+#ifdef pg_noreturn
+#define USAGE_NORETURN pg_noreturn
+#else
+#define USAGE_NORETURN pg_attribute_noreturn()
+#endif
+#endif
+
+/*
  * A foreign scan path.  A disabled path (one that cannot serve the query,
  * kept so that the planner always has a plan) weighs as many disabled
  * nodes as USAGE_DISABLED_WEIGHT from PostgreSQL 18 on, and that many times
