@@ -870,8 +870,8 @@ apply_range_bound(UsageValueSet *set, UsageCondOp op, Datum d, Oid typid,
 /*
  * The elements of an array datum (of any element type).
  */
-int
-usage_array_elements(Datum d, Oid *elemtype, Datum **elems, bool **nulls)
+static int
+array_elements(Datum d, Oid *elemtype, Datum **elems, bool **nulls)
 {
 	ArrayType  *arr = DatumGetArrayTypeP(d);
 	int16		typlen;
@@ -897,7 +897,7 @@ usage_distinct_elements(Datum array, Oid *elemtype, Datum **elems,
 						char ***texts)
 {
 	bool	   *nulls;
-	int			n = usage_array_elements(array, elemtype, elems, &nulls);
+	int			n = array_elements(array, elemtype, elems, &nulls);
 	char	  **t = palloc(sizeof(char *) * Max(n, 1));
 	Oid			outfunc;
 	bool		isvarlena;
@@ -928,7 +928,7 @@ apply_range_any(UsageValueSet *set, Datum d, Oid coltype, bool *empty)
 	Oid			elemtype;
 	Datum	   *elems;
 	bool	   *nulls;
-	int			n = usage_array_elements(d, &elemtype, &elems, &nulls);
+	int			n = array_elements(d, &elemtype, &elems, &nulls);
 	int64		lo = PG_INT64_MAX,
 				hi = PG_INT64_MIN;
 

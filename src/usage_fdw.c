@@ -235,9 +235,9 @@ usage_fdw_handler(PG_FUNCTION_ARGS)
  * per parameter of the endpoint, the index of its (first) column, or -1
  * when the table has none.
  */
-UsageColumn *
-usage_map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution,
-				  int **param_col)
+static UsageColumn *
+map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution,
+			int **param_col)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	UsageColumn *cols = palloc0(sizeof(UsageColumn) * Max(tupdesc->natts, 1));
@@ -537,8 +537,8 @@ usageGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntablei
 
 	info->opts = usage_get_options(foreigntableid);
 	rel = table_open(foreigntableid, NoLock);
-	info->cols = usage_map_columns(rel, info->opts->endpoint, false,
-								   &info->param_col);
+	info->cols = map_columns(rel, info->opts->endpoint, false,
+							 &info->param_col);
 	info->natts = RelationGetNumberOfAttributes(rel);
 	table_close(rel, NoLock);
 
@@ -858,9 +858,8 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 	st->conds = usage_conds_from_list(list_nth(fsplan->fdw_private,
 											   USAGE_PRIVATE_CONDS));
 	st->natts = st->tupdesc->natts;
-	st->cols = usage_map_columns(rel, st->ep,
-								 (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0,
-								 &st->param_col);
+	st->cols = map_columns(rel, st->ep, (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0,
+						   &st->param_col);
 	st->batch = batch_keys_from_list(list_nth(fsplan->fdw_private,
 											  USAGE_PRIVATE_BATCH_KEYS));
 

@@ -199,8 +199,6 @@ typedef struct UsageColumn
 	FmgrInfo	inflinfo;
 } UsageColumn;
 
-extern UsageColumn *usage_map_columns(Relation rel, const UsageEndpoint *ep,
-									  bool for_execution, int **param_col);
 
 /* ----------------------------------------------------------------
  *		Pushdown (pushdown.c)
@@ -287,7 +285,6 @@ extern bool usage_const_date_range(List *conds, List *exprs, int param,
 								   bool *empty);
 extern int64 usage_datum_to_epoch_ms(Datum d, Oid typid, const char *colname);
 extern Datum usage_coerce_point_in_time(Datum d, Oid from, Oid to);
-extern int	usage_array_elements(Datum d, Oid *elemtype, Datum **elems, bool **nulls);
 extern int	usage_distinct_elements(Datum array, Oid *elemtype, Datum **elems,
 									char ***texts);
 extern List *usage_conds_from_list(List *list);
