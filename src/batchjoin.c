@@ -230,23 +230,107 @@ inputs_provide(Node *node, RelOptInfo *outerrel, RelOptInfo *innerrel)
 }
 
 /*
- * set_join_pathlist_hook: offer the batched join for a join of outerrel with
- * one of our foreign tables (innerrel) whose clauses supply parameters.
+ * Can a join of outerrel with innerrel, of this type, be a batched join at
+ * all (before looking at its clauses)?  Returns its outer path, or NULL.
  */
-static void
-batch_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
-					RelOptInfo *outerrel, RelOptInfo *innerrel,
-					JoinType jointype, JoinPathExtraData *extra)
+static Path *
+batch_join_outer_path(PlannerInfo *root, RelOptInfo *joinrel,
+					  RelOptInfo *outerrel, RelOptInfo *innerrel,
+					  JoinType jointype)
 {
 	Path	   *outer_path;
-	ForeignPath *inner_path;
-	UsageBatchInner inner;
-	CustomPath *cpath;
-	List	   *keys = NIL;
-	List	   *key_exprs = NIL;
-	List	   *key_clauses = NIL;
+
+	if (!enable_batched_join)
+		return NULL;
+	if (jointype != JOIN_INNER && jointype != JOIN_LEFT &&
+		jointype != JOIN_SEMI && jointype != JOIN_ANTI)
+		return NULL;
+	if (innerrel->reloptkind != RELOPT_BASEREL || !usage_rel_is_ours(innerrel))
+		return NULL;
+	/* LATERAL: the nested loop it needs stays the only plan */
+	if (!bms_is_empty(innerrel->lateral_relids) ||
+		!bms_is_empty(outerrel->lateral_relids) ||
+		!bms_is_empty(joinrel->lateral_relids))
+		return NULL;
+	/* row locks would need EvalPlanQual rechecks of the join */
+	if (root->rowMarks != NIL)
+		return NULL;
+	outer_path = outerrel->cheapest_total_path;
+	if (outer_path == NULL || !bms_is_empty(PATH_REQ_OUTER(outer_path)))
+		return NULL;
+	return outer_path;
+}
+
+/* The keys of a batched join, and what they come from. */
+typedef struct BatchKeys
+{
+	List	   *keys;			/* usage_batch_key_to_list elements */
+	List	   *key_exprs;		/* per key: the outer value */
+	List	   *key_clauses;	/* per key: its join clause */
+} BatchKeys;
+
+/*
+ * The keys: equality join clauses that supply a parameter.  Returns false
+ * when the join cannot be batched (a clause or an output the inputs do
+ * not provide, a pseudo-constant clause, no key).
+ */
+static bool
+batch_join_keys(PlannerInfo *root, RelOptInfo *joinrel, RelOptInfo *outerrel,
+				RelOptInfo *innerrel, JoinType jointype,
+				JoinPathExtraData *extra, BatchKeys *bk)
+{
 	Bitmapset  *key_params = NULL;
 	ListCell   *lc;
+
+	memset(bk, 0, sizeof(BatchKeys));
+	foreach(lc, extra->restrictlist)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		int			param;
+		Expr	   *value;
+		Oid			coltype;
+
+		if (rinfo->pseudoconstant)
+			return false;
+		if (!inputs_provide((Node *) rinfo->clause, outerrel, innerrel))
+			return false;
+		/* an outer join's keys must decide the match, not filter after it */
+		if (IS_OUTER_JOIN(jointype) && RINFO_IS_PUSHED_DOWN(rinfo, joinrel->relids))
+			continue;
+		if (!usage_batch_key_clause(root, innerrel, rinfo, outerrel->relids,
+									&param, &value, &coltype))
+			continue;
+		if (bms_is_member(param, key_params))
+			continue;
+		key_params = bms_add_member(key_params, param);
+		bk->keys = lappend(bk->keys,
+						   usage_batch_key_to_list(param, coltype,
+												   exprType((Node *) value)));
+		bk->key_exprs = lappend(bk->key_exprs, value);
+		bk->key_clauses = lappend(bk->key_clauses, rinfo->clause);
+	}
+	if (bk->keys == NIL)
+		return false;
+	foreach(lc, joinrel->reltarget->exprs)
+	{
+		if (!inputs_provide((Node *) lfirst(lc), outerrel, innerrel))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Cost the batched join into cpath, and the inner path's batch: the outer
+ * path, then per batch one fan-out of its distinct keys (max_concurrency at
+ * a time, each request with its pages), the rows fetched, and the local
+ * join.  A batch holds at most as many keys as the requests-per-scan limit
+ * allows with the scan's own fan-out.  Returns the batch size.
+ */
+static double
+cost_batch_join(PlannerInfo *root, RelOptInfo *joinrel, Path *outer_path,
+				ForeignPath *inner_path, UsageBatchInner *inner,
+				BatchKeys *bk, CustomPath *cpath)
+{
 	double		outer_rows,
 				ndistinct,
 				batch_size,
@@ -259,105 +343,68 @@ batch_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 				rows_per_key,
 				candidates;
 	QualCost	qual_cost;
-	Cost		startup,
-				total;
+
+	outer_rows = Max(outer_path->rows, 1);
+	ndistinct = estimate_num_groups(root, bk->key_exprs, outer_rows, NULL, NULL);
+	ndistinct = Max(Min(ndistinct, outer_rows), 1);
+	batch_size = Min(inner->batch_size,
+					 Max(floor(USAGE_MAX_REQUESTS_PER_SCAN / inner->fanout), 1));
+	batch_rows = Min(batch_size, outer_rows);
+	nbatches = ceil(outer_rows / batch_size);
+	keys_per_batch = Min(batch_rows, ndistinct);
+	requests = keys_per_batch * inner->fanout;
+	waves = Max(ceil(requests / inner->max_concurrency), 1);
+	batch_cost = inner->request_cost * waves * inner->pages +
+		requests * inner->call_rows * inner->row_cost;
+	rows_per_key = inner->fanout * inner->call_rows * inner->local_sel;
+	candidates = outer_rows * rows_per_key;
+	cost_qual_eval(&qual_cost, bk->key_clauses, root);
+
+	inner_path->path.rows = clamp_row_est(keys_per_batch * rows_per_key);
+	inner_path->path.startup_cost = inner->request_cost;
+	inner_path->path.total_cost = batch_cost;
+
+	cpath->path.startup_cost = outer_path->startup_cost +
+		(outer_path->total_cost - outer_path->startup_cost) * batch_rows / outer_rows +
+		batch_cost + qual_cost.startup;
+	cpath->path.total_cost = outer_path->total_cost + nbatches * batch_cost +
+		qual_cost.startup +
+		outer_rows * cpu_tuple_cost +
+		candidates * (cpu_tuple_cost + qual_cost.per_tuple) +
+		joinrel->rows * cpu_tuple_cost;
+	return batch_size;
+}
+
+/*
+ * set_join_pathlist_hook: offer the batched join for a join of outerrel with
+ * one of our foreign tables (innerrel) whose clauses supply parameters.
+ */
+static void
+batch_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
+					RelOptInfo *outerrel, RelOptInfo *innerrel,
+					JoinType jointype, JoinPathExtraData *extra)
+{
+	Path	   *outer_path;
+	ForeignPath *inner_path;
+	UsageBatchInner inner;
+	CustomPath *cpath;
+	BatchKeys	bk;
+	double		batch_size;
 
 	if (prev_join_pathlist_hook)
 		prev_join_pathlist_hook(root, joinrel, outerrel, innerrel, jointype, extra);
 
-	if (!enable_batched_join)
+	outer_path = batch_join_outer_path(root, joinrel, outerrel, innerrel, jointype);
+	if (outer_path == NULL ||
+		!batch_join_keys(root, joinrel, outerrel, innerrel, jointype, extra, &bk))
 		return;
-	if (jointype != JOIN_INNER && jointype != JOIN_LEFT &&
-		jointype != JOIN_SEMI && jointype != JOIN_ANTI)
-		return;
-	if (innerrel->reloptkind != RELOPT_BASEREL || !usage_rel_is_ours(innerrel))
-		return;
-	/* LATERAL: the nested loop it needs stays the only plan */
-	if (!bms_is_empty(innerrel->lateral_relids) ||
-		!bms_is_empty(outerrel->lateral_relids) ||
-		!bms_is_empty(joinrel->lateral_relids))
-		return;
-	/* row locks would need EvalPlanQual rechecks of the join */
-	if (root->rowMarks != NIL)
-		return;
-	outer_path = outerrel->cheapest_total_path;
-	if (outer_path == NULL || !bms_is_empty(PATH_REQ_OUTER(outer_path)))
-		return;
-
-	/* the keys: equality join clauses that supply a parameter */
-	foreach(lc, extra->restrictlist)
-	{
-		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
-		int			param;
-		Expr	   *value;
-		Oid			coltype;
-
-		if (rinfo->pseudoconstant)
-			return;
-		if (!inputs_provide((Node *) rinfo->clause, outerrel, innerrel))
-			return;
-		/* an outer join's keys must decide the match, not filter after it */
-		if (IS_OUTER_JOIN(jointype) && RINFO_IS_PUSHED_DOWN(rinfo, joinrel->relids))
-			continue;
-		if (!usage_batch_key_clause(root, innerrel, rinfo, outerrel->relids,
-									&param, &value, &coltype))
-			continue;
-		if (bms_is_member(param, key_params))
-			continue;
-		key_params = bms_add_member(key_params, param);
-		keys = lappend(keys, list_make3(makeInteger(param),
-										makeInteger((int) coltype),
-										makeInteger((int) exprType((Node *) value))));
-		key_exprs = lappend(key_exprs, value);
-		key_clauses = lappend(key_clauses, rinfo->clause);
-	}
-	if (keys == NIL)
-		return;
-	foreach(lc, joinrel->reltarget->exprs)
-	{
-		if (!inputs_provide((Node *) lfirst(lc), outerrel, innerrel))
-			return;
-	}
-
-	inner_path = usage_batch_inner_path(root, innerrel, keys, 1, &inner);
+	inner_path = usage_batch_inner_path(root, innerrel, bk.keys, 1, &inner);
 	if (inner_path == NULL)
 		return;
 
-	/*
-	 * Cost: the outer path, then per batch one fan-out of its distinct keys
-	 * (max_concurrency at a time, each request with its pages), the rows
-	 * fetched, and the local join.  A batch holds at most as many keys as
-	 * the requests-per-scan limit allows with the scan's own fan-out.
-	 */
-	outer_rows = Max(outer_path->rows, 1);
-	ndistinct = estimate_num_groups(root, key_exprs, outer_rows, NULL, NULL);
-	ndistinct = Max(Min(ndistinct, outer_rows), 1);
-	batch_size = Min(inner.batch_size,
-					 Max(floor(USAGE_MAX_REQUESTS_PER_SCAN / inner.fanout), 1));
-	batch_rows = Min(batch_size, outer_rows);
-	nbatches = ceil(outer_rows / batch_size);
-	keys_per_batch = Min(batch_rows, ndistinct);
-	requests = keys_per_batch * inner.fanout;
-	waves = Max(ceil(requests / inner.max_concurrency), 1);
-	batch_cost = inner.request_cost * waves * inner.pages +
-		requests * inner.call_rows * inner.row_cost;
-	rows_per_key = inner.fanout * inner.call_rows * inner.local_sel;
-	candidates = outer_rows * rows_per_key;
-	cost_qual_eval(&qual_cost, key_clauses, root);
-
-	inner_path->path.rows = clamp_row_est(keys_per_batch * rows_per_key);
-	inner_path->path.startup_cost = inner.request_cost;
-	inner_path->path.total_cost = batch_cost;
-
-	startup = outer_path->startup_cost +
-		(outer_path->total_cost - outer_path->startup_cost) * batch_rows / outer_rows +
-		batch_cost + qual_cost.startup;
-	total = outer_path->total_cost + nbatches * batch_cost + qual_cost.startup +
-		outer_rows * cpu_tuple_cost +
-		candidates * (cpu_tuple_cost + qual_cost.per_tuple) +
-		joinrel->rows * cpu_tuple_cost;
-
 	cpath = makeNode(CustomPath);
+	batch_size = cost_batch_join(root, joinrel, outer_path, inner_path, &inner,
+								 &bk, cpath);
 	cpath->path.pathtype = T_CustomScan;
 	cpath->path.parent = joinrel;
 	cpath->path.pathtarget = joinrel->reltarget;
@@ -366,8 +413,6 @@ batch_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 	cpath->path.parallel_safe = false;
 	cpath->path.parallel_workers = 0;
 	cpath->path.rows = joinrel->rows;
-	cpath->path.startup_cost = startup;
-	cpath->path.total_cost = total;
 	cpath->path.pathkeys = NIL;
 	usage_compat_join_disabled_nodes(&cpath->path, outer_path, &inner_path->path);
 	cpath->flags = 0;
@@ -375,8 +420,8 @@ batch_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 	cpath->custom_private = list_make5(makeInteger((int) jointype),
 									   makeInteger((int) batch_size),
 									   extra->restrictlist,
-									   key_exprs,
-									   key_clauses);
+									   bk.key_exprs,
+									   bk.key_clauses);
 	cpath->methods = &batch_path_methods;
 	add_path(joinrel, &cpath->path);
 }

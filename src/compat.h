@@ -24,6 +24,7 @@
 #include "commands/explain_state.h"
 #endif
 
+
 /*
  * A foreign scan path.  A disabled path (one that cannot serve the query,
  * kept so that the planner always has a plan) weighs as many disabled
@@ -146,7 +147,8 @@ usage_compat_match_nullingrels(Node *node, List *tlist)
  * declaration ("USAGE_NORETURN static void f(void)"): PostgreSQL 18's
  * pg_noreturn may be a C23 attribute, which must stand there.  Before,
  * pg_attribute_noreturn() was GCC's attribute (or nothing), which may stand
- * there too.
+ * there too.  Functions marked with it are written "USAGE_NORETURN static
+ * void f(void);", the attribute first.
  */
 #ifdef pg_noreturn
 #define USAGE_NORETURN pg_noreturn

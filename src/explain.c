@@ -30,11 +30,19 @@
 
 #define MAX_LISTED_VALUES 5
 
+/* The scan being explained, and what its explanation has found so far. */
 typedef struct ExplainCtx
 {
+	const UsageEndpoint *ep;
+	UsageOptions *opts;
+	UsageColumn *cols;
+	const int  *param_col;		/* per parameter: its column, or -1 */
+	List	   *conds;
+	List	   *exprs;
 	StringInfoData legend;
 	int			nplaceholders;
 	double		fanout;			/* -1: unknown */
+	bool		empty_range;	/* a date range no day satisfies */
 } ExplainCtx;
 
 static char *
@@ -63,44 +71,38 @@ describe_expr(Node *e)
 	return "expression evaluated at execution";
 }
 
+/*
+ * A new placeholder $n for a value of colname known only at execution,
+ * explained in the legend; set as out's verbatim text (when out is given).
+ */
 static char *
-add_placeholder(ExplainCtx *cx, const char *colname, const char *what)
+add_placeholder(ExplainCtx *cx, const char *colname, const char *what,
+				UsageRenderValue *out)
 {
+	char	   *placeholder;
+
 	cx->nplaceholders++;
 	if (cx->legend.len > 0)
 		appendStringInfoString(&cx->legend, ", ");
 	appendStringInfo(&cx->legend, "$%d = %s: %s", cx->nplaceholders, colname, what);
-	return psprintf("$%d", cx->nplaceholders);
+	placeholder = psprintf("$%d", cx->nplaceholders);
+	if (out)
+	{
+		out->text = placeholder;
+		out->verbatim = true;
+	}
+	return placeholder;
 }
 
-/* How a single known value of a parameter is written in the request. */
-static char *
-render_value(const UsageParamDef *def, const char *text, bool for_query)
+/* The name of parameter p's column, or its key when the table has none. */
+static const char *
+param_colname(ExplainCtx *cx, int p)
 {
-	StringInfoData buf;
+	const UsageParamDef *def = &cx->ep->params[p];
 
-	initStringInfo(&buf);
-	if (for_query)
-	{
-		usage_append_url_encoded(&buf, text);
-		return buf.data;
-	}
-	switch (def->kind)
-	{
-		case USAGE_KIND_BOOLEAN:
-		case USAGE_KIND_EPOCH_MS:
-			appendStringInfoString(&buf, text);
-			break;
-		case USAGE_KIND_STRING_LIST:
-			appendStringInfoChar(&buf, '[');
-			escape_json(&buf, text);
-			appendStringInfoChar(&buf, ']');
-			break;
-		default:
-			escape_json(&buf, text);
-			break;
-	}
-	return buf.data;
+	if (cx->param_col[p] >= 0)
+		return cx->cols[cx->param_col[p]].name;
+	return def->key ? def->key : def->api_name;
 }
 
 /*
@@ -141,41 +143,23 @@ known_value_text(const UsageParamDef *def, Oid coltype, Datum d, Oid typid,
  * IN (constants): the one request value when all values are the same, else
  * a placeholder listing them.  Multiplies the fan-out by their number.
  */
-static char *
+static void
 in_list_display(ExplainCtx *cx, const UsageParamDef *def, UsageCond *cond,
-				Const *c, const char *colname, bool for_query)
+				Const *c, const char *colname, UsageRenderValue *out)
 {
 	Oid			elemtype;
 	Datum	   *elems;
-	bool	   *nulls;
-	int			n = usage_array_elements(c->constvalue, &elemtype, &elems, &nulls);
-	int			shown = 0,
-				distinct = 0;
+	char	  **texts;
+	int			distinct = usage_distinct_elements(c->constvalue, &elemtype,
+												   &elems, &texts);
+	int			shown = Min(distinct, MAX_LISTED_VALUES);
 	StringInfoData what;
-	char	  **texts = palloc(sizeof(char *) * Max(n, 1));
-	Datum		first = (Datum) 0;
 
 	initStringInfo(&what);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < shown; i++)
 	{
-		bool		dup = false;
-
-		if (nulls[i])
-			continue;
-		texts[distinct] = const_text(elemtype, elems[i]);
-		for (int j = 0; j < distinct && !dup; j++)
-			dup = strcmp(texts[j], texts[distinct]) == 0;
-		if (dup)
-			continue;
-		if (distinct == 0)
-			first = elems[i];
-		if (shown < MAX_LISTED_VALUES)
-		{
-			appendStringInfoString(&what, shown ? ", " : "each of ");
-			appendStringInfoString(&what, quote_literal_cstr(texts[distinct]));
-			shown++;
-		}
-		distinct++;
+		appendStringInfoString(&what, i ? ", " : "each of ");
+		appendStringInfoString(&what, quote_literal_cstr(texts[i]));
 	}
 	if (distinct > shown)
 		appendStringInfo(&what, " and %d more", distinct - shown);
@@ -185,43 +169,22 @@ in_list_display(ExplainCtx *cx, const UsageParamDef *def, UsageCond *cond,
 		cx->fanout *= distinct;
 	if (distinct == 1)
 	{
-		char	   *text = known_value_text(def, cond->coltype, first, elemtype, colname);
-
-		if (text)
-			return render_value(def, text, for_query);
+		out->text = known_value_text(def, cond->coltype, elems[0], elemtype,
+									 colname);
+		if (out->text)
+			return;
 	}
-	return add_placeholder(cx, colname, what.data);
+	add_placeholder(cx, colname, what.data, out);
 }
 
-/*
- * The display form of one (non-range) parameter, or NULL when not sent.
- * A bound parameter (a server or table option) is sent with its binding's
- * value whatever the conditions say (they can only narrow it).
- */
-static char *
-param_display(ExplainCtx *cx, const UsageEndpoint *ep, UsageOptions *opts,
-			  List *conds, List *exprs, int p, const char *colname,
-			  bool for_query)
+/* The one condition on parameter p, or NULL; *nconds: how many there are. */
+static UsageCond *
+only_cond(List *conds, int p, int *nconds)
 {
-	const UsageParamDef *def = &ep->params[p];
-	const char *binding = usage_param_default(opts, def);
 	UsageCond  *only = NULL;
-	int			nconds = 0;
 	ListCell   *lc;
-	Node	   *e;
 
-	if (binding != NULL)
-	{
-		if (def->kind == USAGE_KIND_BOOLEAN)
-		{
-			bool		b = false;
-
-			(void) parse_bool(binding, &b);
-			binding = b ? "true" : "false";
-		}
-		return render_value(def, binding, for_query);
-	}
-
+	*nconds = 0;
 	foreach(lc, conds)
 	{
 		UsageCond  *c = (UsageCond *) lfirst(lc);
@@ -229,168 +192,159 @@ param_display(ExplainCtx *cx, const UsageEndpoint *ep, UsageOptions *opts,
 		if (c->param == p)
 		{
 			only = c;
-			nconds++;
+			(*nconds)++;
 		}
 	}
+	return only;
+}
+
+/*
+ * The display of one (non-range) parameter: a known value, a placeholder,
+ * or nothing when not sent.  A bound parameter (a server or table option)
+ * is sent with its binding's value whatever the conditions say (they can
+ * only narrow it).
+ */
+static void
+param_display(ExplainCtx *cx, int p, UsageRenderValue *out)
+{
+	const UsageParamDef *def = &cx->ep->params[p];
+	const char *binding = usage_param_default(cx->opts, def);
+	const char *colname = param_colname(cx, p);
+	int			nconds;
+	UsageCond  *only = only_cond(cx->conds, p, &nconds);
+	Node	   *e;
+
+	if (binding != NULL)
+	{
+		out->text = binding;
+		if (def->kind == USAGE_KIND_BOOLEAN)
+		{
+			bool		b = false;
+
+			(void) parse_bool(binding, &b);
+			out->text = b ? "true" : "false";
+		}
+		return;
+	}
 	if (nconds == 0)
-		return NULL;
+		return;
 	if (nconds > 1)
 	{
 		/* several conditions on one parameter: known only at execution */
 		cx->fanout = -1;
-		return add_placeholder(cx, colname, "several conditions, combined at execution");
+		add_placeholder(cx, colname, "several conditions, combined at execution", out);
+		return;
 	}
 
-	e = (Node *) list_nth(exprs, only->expr_index);
+	e = (Node *) list_nth(cx->exprs, only->expr_index);
 	if (IsA(e, Const) && !((Const *) e)->constisnull)
 	{
 		Const	   *c = (Const *) e;
-		char	   *text;
 
 		if (only->op == USAGE_OP_ANY)
-			return in_list_display(cx, def, only, c, colname, for_query);
-		text = known_value_text(def, only->coltype, c->constvalue, c->consttype,
-								colname);
-		if (text)
-			return render_value(def, text, for_query);
-		return add_placeholder(cx, colname,
-							   psprintf("%s, refused at execution",
-										quote_literal_cstr(const_text(c->consttype,
-																	  c->constvalue))));
+		{
+			in_list_display(cx, def, only, c, colname, out);
+			return;
+		}
+		out->text = known_value_text(def, only->coltype, c->constvalue,
+									 c->consttype, colname);
+		if (out->text == NULL)
+			add_placeholder(cx, colname,
+							psprintf("%s, refused at execution",
+									 quote_literal_cstr(const_text(c->consttype,
+																   c->constvalue))),
+							out);
+		return;
 	}
 	if (only->op == USAGE_OP_ANY)
 		cx->fanout = -1;
-	return add_placeholder(cx, colname, describe_expr(e));
-}
-
-/* The name of parameter p's column, or its key when the table has none. */
-static const char *
-param_colname(UsageColumn *cols, int natts, const UsageParamDef *def, int p)
-{
-	for (int i = 0; i < natts; i++)
-	{
-		if (cols[i].kind != USAGE_COL_DROPPED && cols[i].param == p)
-			return cols[i].name;
-	}
-	return def->key ? def->key : def->api_name;
+	add_placeholder(cx, colname, describe_expr(e), out);
 }
 
 /*
- * The request template of a scan.  Returns the request line; *body_out is
- * the JSON body (or NULL), *legend_out explains the placeholders (or NULL),
- * *fanout is the number of requests when known at plan time, else -1.
+ * The display of a date range: the bounds that constant conditions give,
+ * else placeholders.
+ */
+static void
+date_range_display(ExplainCtx *cx, int p, UsageRenderValue *out)
+{
+	int64		start_ms,
+				end_ms;
+	bool		has_end,
+				empty;
+
+	if (usage_const_date_range(cx->conds, cx->exprs, p, &start_ms, &end_ms,
+							   &has_end, &empty))
+	{
+		if (empty)
+			cx->empty_range = true;
+		out->text = psprintf(INT64_FORMAT, start_ms);
+		out->end_text = has_end ? psprintf(INT64_FORMAT, end_ms) : pstrdup("now");
+		out->verbatim = true;
+		return;
+	}
+	add_placeholder(cx, param_colname(cx, p), "lower bound, at execution", out);
+	out->end_text = add_placeholder(cx, param_colname(cx, p),
+									"upper bound (or now), at execution", NULL);
+}
+
+/*
+ * usage_value_source of EXPLAIN: a path parameter shows its binding, or
+ * {name}; the others what is known at plan time.
+ */
+static void
+explain_value(void *arg, int p, UsageRenderValue *out)
+{
+	ExplainCtx *cx = (ExplainCtx *) arg;
+	const UsageParamDef *def = &cx->ep->params[p];
+
+	if (def->place == USAGE_PLACE_PATH)
+	{
+		out->text = usage_param_default(cx->opts, def);
+		if (out->text == NULL)
+		{
+			out->text = psprintf("{%s}", def->api_name);
+			out->verbatim = true;
+		}
+	}
+	else if (def->kind == USAGE_KIND_DATE_RANGE)
+		date_range_display(cx, p, out);
+	else
+		param_display(cx, p, out);
+}
+
+/*
+ * The request template of a scan, rendered by request.c as the executor's
+ * requests are.  Returns the request line; *body_out is the JSON body (or
+ * NULL), *legend_out explains the placeholders (or NULL), *fanout is the
+ * number of requests when known at plan time, else -1.
  */
 char *
 usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
-					   UsageColumn *cols, int natts,
+					   UsageColumn *cols, const int *param_col,
 					   List *conds, List *exprs, int *fanout,
 					   char **body_out, char **legend_out)
 {
 	ExplainCtx	cx;
 	StringInfoData line;
 	StringInfoData body;
-	bool		first_query = true;
-	bool		any_body = false;
-	bool		empty_range = false;
 
 	memset(&cx, 0, sizeof(cx));
+	cx.ep = ep;
+	cx.opts = opts;
+	cx.cols = cols;
+	cx.param_col = param_col;
+	cx.conds = conds;
+	cx.exprs = exprs;
 	initStringInfo(&cx.legend);
 	cx.fanout = 1;
 	initStringInfo(&line);
 	initStringInfo(&body);
 
 	appendStringInfo(&line, "%s ", ep->method);
-	for (const char *p = ep->path; *p; p++)
-	{
-		if (*p == '{')
-		{
-			const char *end = strchr(p, '}');
+	usage_render_request(ep, opts, explain_value, &cx, &line, &body);
 
-			for (int i = 0; i < ep->nparams; i++)
-			{
-				const UsageParamDef *def = &ep->params[i];
-
-				if (def->place == USAGE_PLACE_PATH &&
-					strncmp(def->api_name, p + 1, end - p - 1) == 0)
-				{
-					const char *v = usage_param_default(opts, def);
-
-					if (v)
-						usage_append_url_encoded(&line, v);
-					else
-						appendStringInfo(&line, "{%s}", def->api_name);
-				}
-			}
-			p = end;
-			continue;
-		}
-		appendStringInfoChar(&line, *p);
-	}
-
-	appendStringInfoChar(&body, '{');
-	for (int i = 0; i < ep->nparams; i++)
-	{
-		const UsageParamDef *def = &ep->params[i];
-		char	   *disp;
-
-		if (def->place == USAGE_PLACE_PATH)
-			continue;
-
-		if (def->kind == USAGE_KIND_DATE_RANGE)
-		{
-			int64		start_ms,
-						end_ms;
-			bool		has_end,
-						empty;
-			char	   *start_s,
-					   *end_s;
-
-			if (usage_const_date_range(conds, exprs, i, &start_ms, &end_ms,
-									   &has_end, &empty))
-			{
-				if (empty)
-					empty_range = true;
-				start_s = psprintf(INT64_FORMAT, start_ms);
-				end_s = has_end ? psprintf(INT64_FORMAT, end_ms) : pstrdup("now");
-			}
-			else
-			{
-				start_s = add_placeholder(&cx, param_colname(cols, natts, def, i),
-										  "lower bound, at execution");
-				end_s = add_placeholder(&cx, param_colname(cols, natts, def, i),
-										"upper bound (or now), at execution");
-			}
-			appendStringInfo(&body, "%s\"%s\":%s,\"%s\":%s", any_body ? "," : "",
-							 def->api_name, start_s, def->api_name_end, end_s);
-			any_body = true;
-			continue;
-		}
-
-		disp = param_display(&cx, ep, opts, conds, exprs, i,
-							 param_colname(cols, natts, def, i),
-							 def->place == USAGE_PLACE_QUERY);
-		if (disp == NULL)
-			continue;
-		if (def->place == USAGE_PLACE_QUERY)
-		{
-			appendStringInfo(&line, "%c%s=%s", first_query ? '?' : '&',
-							 def->api_name, disp);
-			first_query = false;
-		}
-		else
-		{
-			appendStringInfoString(&body, any_body ? "," : "");
-			escape_json(&body, def->api_name);
-			appendStringInfo(&body, ":%s", disp);
-			any_body = true;
-		}
-	}
-	appendStringInfoChar(&body, '}');
-	if (ep->paging == USAGE_PAGING_NEXTLINK && ep->page_size_param)
-		appendStringInfo(&line, "%c%s=%d", first_query ? '?' : '&',
-						 ep->page_size_param, opts->page_size);
-
-	if (empty_range)
+	if (cx.empty_range)
 		cx.fanout = 0;
 	*fanout = cx.fanout < 0 ? -1 : (int) Min(cx.fanout, (double) INT_MAX);
 	*body_out = strcmp(ep->method, "POST") == 0 ? body.data : NULL;

@@ -57,7 +57,7 @@ column_of(Expr *expr, RelOptInfo *baserel)
 	{
 		Var		   *var = (Var *) expr;
 
-		if (var->varno == baserel->relid && var->varlevelsup == 0 &&
+		if (var->varno == (int) baserel->relid && var->varlevelsup == 0 &&
 			var->varattno > 0)
 			return var->varattno;
 	}
@@ -127,7 +127,7 @@ is_datetime_type(Oid typid)
  */
 static void
 add_cond(UsagePushdown *pd, int param, UsageCondOp op, Expr *value,
-		 Oid coltype, RestrictInfo *rinfo)
+		 Oid coltype)
 {
 	UsageCond  *cond = palloc0(sizeof(UsageCond));
 
@@ -137,7 +137,6 @@ add_cond(UsagePushdown *pd, int param, UsageCondOp op, Expr *value,
 	cond->expr_index = list_length(pd->exprs);
 	pd->conds = lappend(pd->conds, cond);
 	pd->exprs = lappend(pd->exprs, value);
-	pd->pushed_clauses = lappend(pd->pushed_clauses, rinfo);
 }
 
 /*
@@ -164,13 +163,12 @@ same_text_equality(Oid coltype, Oid valtype)
  */
 static void
 add_typed_cond(UsagePushdown *pd, const UsageEndpoint *ep, UsageColumn *col,
-			   int pidx, UsageCondOp op, Expr *value, Oid righttype,
-			   RestrictInfo *rinfo)
+			   int pidx, UsageCondOp op, Expr *value, Oid righttype)
 {
 	if (ep->params[pidx].kind == USAGE_KIND_DATE_RANGE)
 	{
 		if (is_datetime_type(col->typid) && is_datetime_type(righttype))
-			add_cond(pd, pidx, op, value, col->typid, rinfo);
+			add_cond(pd, pidx, op, value, col->typid);
 		return;
 	}
 	if (op != USAGE_OP_EQ && op != USAGE_OP_ANY)
@@ -180,11 +178,261 @@ add_typed_cond(UsagePushdown *pd, const UsageEndpoint *ep, UsageColumn *col,
 		(col->typid == TIMESTAMPTZOID || col->typid == TIMESTAMPOID) &&
 		is_datetime_type(righttype))
 	{
-		add_cond(pd, pidx, op, value, col->typid, rinfo);
+		add_cond(pd, pidx, op, value, col->typid);
 		return;
 	}
 	if (same_text_equality(col->typid, righttype))
-		add_cond(pd, pidx, op, value, col->typid, rinfo);
+		add_cond(pd, pidx, op, value, col->typid);
+}
+
+/* What a clause is classified against: the relation, its columns, ... */
+typedef struct ClassifyCtx
+{
+	RelOptInfo *baserel;
+	const UsageEndpoint *ep;
+	UsageColumn *cols;
+	Relids		outer_relids;	/* where a value may come from */
+} ClassifyCtx;
+
+static void classify_expr(ClassifyCtx *cx, Expr *clause, UsagePushdown *pd);
+
+/* The parameter of the column expr is (see column_of), or -1. */
+static int
+param_of(ClassifyCtx *cx, Expr *expr, AttrNumber *attno)
+{
+	*attno = column_of(expr, cx->baserel);
+	if (*attno == 0)
+		return -1;
+	return cx->cols[*attno - 1].param;
+}
+
+/*
+ * A boolean parameter column tested on its own: aggregate_by_ownership,
+ * NOT aggregate_by_ownership, aggregate_by_ownership IS TRUE, ...  Returns
+ * whether the clause has that form.
+ */
+static bool
+classify_boolean(ClassifyCtx *cx, Expr *clause, UsagePushdown *pd)
+{
+	Expr	   *arg = NULL;
+	bool		value = true;
+	AttrNumber	attno;
+	int			pidx;
+
+	if (IsA(clause, Var))
+		arg = clause;
+	else if (is_notclause(clause))
+	{
+		arg = get_notclausearg(clause);
+		value = false;
+	}
+	else if (IsA(clause, BooleanTest))
+	{
+		BooleanTest *bt = (BooleanTest *) clause;
+
+		arg = bt->arg;
+		if (bt->booltesttype == IS_TRUE || bt->booltesttype == IS_NOT_FALSE)
+			value = true;
+		else if (bt->booltesttype == IS_FALSE || bt->booltesttype == IS_NOT_TRUE)
+			value = false;
+		else
+			arg = NULL;
+	}
+	if (arg == NULL || (pidx = param_of(cx, arg, &attno)) < 0 ||
+		cx->ep->params[pidx].kind != USAGE_KIND_BOOLEAN ||
+		cx->cols[attno - 1].typid != BOOLOID)
+		return false;
+	add_cond(pd, pidx, USAGE_OP_EQ, (Expr *) makeBoolConst(value, false),
+			 BOOLOID);
+	return true;
+}
+
+/*
+ * The array of the values of an OR of equalities: a constant array when
+ * they all are non-null constants (so that EXPLAIN and the planner know
+ * the fan-out), else an ARRAY[] expression.
+ */
+static Expr *
+or_values_array(List *values, Oid valtype)
+{
+	ArrayExpr  *arr;
+	ListCell   *lc;
+	Datum	   *elems;
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	int			i = 0;
+
+	foreach(lc, values)
+	{
+		if (!IsA(lfirst(lc), Const) || ((Const *) lfirst(lc))->constisnull)
+		{
+			arr = makeNode(ArrayExpr);
+			arr->array_typeid = get_array_type(valtype);
+			arr->element_typeid = valtype;
+			arr->elements = values;
+			arr->multidims = false;
+			arr->location = -1;
+			return (Expr *) arr;
+		}
+	}
+
+	elems = palloc(sizeof(Datum) * list_length(values));
+	get_typlenbyvalalign(valtype, &typlen, &typbyval, &typalign);
+	foreach(lc, values)
+		elems[i++] = ((Const *) lfirst(lc))->constvalue;
+	return (Expr *) makeConst(get_array_type(valtype), -1, InvalidOid, -1,
+							  PointerGetDatum(construct_array(elems, i, valtype,
+															  typlen, typbyval,
+															  typalign)),
+							  false, false);
+}
+
+/*
+ * "col = a OR col = b": a fan-out, like IN.  Every arm must be an equality
+ * on the same (non-range) parameter, with values of one type.
+ */
+static void
+classify_or_of_equalities(ClassifyCtx *cx, BoolExpr *clause, UsagePushdown *pd)
+{
+	List	   *values = NIL;
+	int			or_param = -1;
+	Oid			or_coltype = InvalidOid;
+	Oid			valtype = InvalidOid;
+	ListCell   *lc;
+
+	foreach(lc, clause->args)
+	{
+		UsagePushdown arm = {0};
+		UsageCond  *c;
+		Expr	   *v;
+
+		classify_expr(cx, (Expr *) lfirst(lc), &arm);
+		if (list_length(arm.conds) != 1)
+			return;
+		c = (UsageCond *) linitial(arm.conds);
+		v = (Expr *) linitial(arm.exprs);
+		if (c->op != USAGE_OP_EQ ||
+			cx->ep->params[c->param].kind == USAGE_KIND_DATE_RANGE ||
+			(or_param >= 0 && c->param != or_param) ||
+			(OidIsValid(valtype) && exprType((Node *) v) != valtype))
+			return;
+		or_param = c->param;
+		or_coltype = c->coltype;
+		valtype = exprType((Node *) v);
+		values = lappend(values, v);
+	}
+	if (or_param >= 0 && OidIsValid(get_array_type(valtype)))
+		add_cond(pd, or_param, USAGE_OP_ANY, or_values_array(values, valtype),
+				 or_coltype);
+}
+
+/* The condition operator of a btree strategy (-1 for none). */
+static int
+strategy_op(int strategy)
+{
+	switch (strategy)
+	{
+		case BTLessStrategyNumber:
+			return USAGE_OP_LT;
+		case BTLessEqualStrategyNumber:
+			return USAGE_OP_LE;
+		case BTEqualStrategyNumber:
+			return USAGE_OP_EQ;
+		case BTGreaterEqualStrategyNumber:
+			return USAGE_OP_GE;
+		case BTGreaterStrategyNumber:
+			return USAGE_OP_GT;
+	}
+	return -1;
+}
+
+/* Is a comparison under this collation a comparison of the text sent? */
+static bool
+deterministic_collation(Oid collid)
+{
+	return !OidIsValid(collid) || get_collation_isdeterministic(collid);
+}
+
+/*
+ * "col op value" or "value op col", op a btree comparison of the column
+ * type (equality under a nondeterministic collation is not equality of
+ * text).
+ */
+static void
+classify_comparison(ClassifyCtx *cx, OpExpr *op, UsagePushdown *pd)
+{
+	Expr	   *left,
+			   *right,
+			   *value;
+	Oid			opno = op->opno;
+	Oid			righttype;
+	AttrNumber	attno;
+	int			pidx;
+	int			cop;
+
+	if (list_length(op->args) != 2)
+		return;
+	left = linitial(op->args);
+	right = lsecond(op->args);
+	if (column_of(left, cx->baserel) > 0)
+		value = right;
+	else if (column_of(right, cx->baserel) > 0)
+	{
+		value = left;
+		left = right;
+		opno = get_commutator(opno);
+		if (!OidIsValid(opno))
+			return;
+	}
+	else
+		return;
+
+	if ((pidx = param_of(cx, left, &attno)) < 0 ||
+		!value_is_pushable(value, cx->baserel, cx->outer_relids))
+		return;
+	cop = strategy_op(btree_strategy(opno, cx->cols[attno - 1].typid, &righttype));
+	if (cop < 0 || !deterministic_collation(op->inputcollid))
+		return;
+	add_typed_cond(pd, cx->ep, &cx->cols[attno - 1], pidx, (UsageCondOp) cop,
+				   value, righttype);
+}
+
+/* "col = ANY(array)" (and IN lists): a fan-out. */
+static void
+classify_saop(ClassifyCtx *cx, ScalarArrayOpExpr *saop, UsagePushdown *pd)
+{
+	Expr	   *value;
+	Oid			righttype;
+	AttrNumber	attno;
+	int			pidx;
+
+	if (!saop->useOr || list_length(saop->args) != 2)
+		return;
+	if ((pidx = param_of(cx, linitial(saop->args), &attno)) < 0)
+		return;
+	value = lsecond(saop->args);
+	if (!value_is_pushable(value, cx->baserel, cx->outer_relids))
+		return;
+	if (btree_strategy(saop->opno, cx->cols[attno - 1].typid, &righttype) != BTEqualStrategyNumber ||
+		!deterministic_collation(saop->inputcollid))
+		return;
+	add_typed_cond(pd, cx->ep, &cx->cols[attno - 1], pidx, USAGE_OP_ANY,
+				   value, righttype);
+}
+
+/* Classify one clause expression (see usage_classify_clause). */
+static void
+classify_expr(ClassifyCtx *cx, Expr *clause, UsagePushdown *pd)
+{
+	if (classify_boolean(cx, clause, pd))
+		return;
+	if (is_orclause(clause))
+		classify_or_of_equalities(cx, (BoolExpr *) clause, pd);
+	else if (IsA(clause, OpExpr))
+		classify_comparison(cx, (OpExpr *) clause, pd);
+	else if (IsA(clause, ScalarArrayOpExpr))
+		classify_saop(cx, (ScalarArrayOpExpr *) clause, pd);
 }
 
 /*
@@ -198,204 +446,13 @@ usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 					  RestrictInfo *rinfo, Relids outer_relids,
 					  UsagePushdown *pd)
 {
-	Expr	   *clause = rinfo->clause;
-	AttrNumber	attno;
-	int			pidx;
+	ClassifyCtx cx;
 
-	/* aggregate_by_ownership, NOT aggregate_by_ownership, IS TRUE, ... */
-	{
-		Expr	   *arg = NULL;
-		bool		value = true;
-
-		if (IsA(clause, Var))
-			arg = clause;
-		else if (is_notclause(clause))
-		{
-			arg = get_notclausearg(clause);
-			value = false;
-		}
-		else if (IsA(clause, BooleanTest))
-		{
-			BooleanTest *bt = (BooleanTest *) clause;
-
-			arg = bt->arg;
-			if (bt->booltesttype == IS_TRUE || bt->booltesttype == IS_NOT_FALSE)
-				value = true;
-			else if (bt->booltesttype == IS_FALSE || bt->booltesttype == IS_NOT_TRUE)
-				value = false;
-			else
-				arg = NULL;
-		}
-		if (arg && (attno = column_of(arg, baserel)) > 0 &&
-			(pidx = cols[attno - 1].param) >= 0 &&
-			ep->params[pidx].kind == USAGE_KIND_BOOLEAN &&
-			cols[attno - 1].typid == BOOLOID)
-		{
-			add_cond(pd, pidx, USAGE_OP_EQ,
-					 (Expr *) makeBoolConst(value, false), BOOLOID, rinfo);
-			return;
-		}
-	}
-
-	/* "col = a OR col = b": a fan-out, like IN */
-	if (is_orclause(clause))
-	{
-		List	   *values = NIL;
-		int			or_param = -1;
-		Oid			or_coltype = InvalidOid;
-		Oid			valtype = InvalidOid;
-		ListCell   *lc;
-
-		foreach(lc, ((BoolExpr *) clause)->args)
-		{
-			UsagePushdown arm = {0};
-			RestrictInfo fake = *rinfo;
-			UsageCond  *c;
-			Expr	   *v;
-
-			fake.clause = (Expr *) lfirst(lc);
-			usage_classify_clause(root, baserel, ep, cols, &fake, outer_relids, &arm);
-			if (list_length(arm.conds) != 1)
-				return;
-			c = (UsageCond *) linitial(arm.conds);
-			v = (Expr *) linitial(arm.exprs);
-			if (c->op != USAGE_OP_EQ ||
-				ep->params[c->param].kind == USAGE_KIND_DATE_RANGE ||
-				(or_param >= 0 && c->param != or_param) ||
-				(OidIsValid(valtype) && exprType((Node *) v) != valtype))
-				return;
-			or_param = c->param;
-			or_coltype = c->coltype;
-			valtype = exprType((Node *) v);
-			values = lappend(values, v);
-		}
-		if (or_param >= 0 && OidIsValid(get_array_type(valtype)))
-		{
-			ArrayExpr  *arr = makeNode(ArrayExpr);
-			bool		all_const = true;
-
-			foreach(lc, values)
-				if (!IsA(lfirst(lc), Const) || ((Const *) lfirst(lc))->constisnull)
-					all_const = false;
-			if (all_const)
-			{
-				/* constants: a constant array, so EXPLAIN knows the fan-out */
-				int			n = list_length(values);
-				Datum	   *elems = palloc(sizeof(Datum) * n);
-				int16		typlen;
-				bool		typbyval;
-				char		typalign;
-				int			i = 0;
-
-				get_typlenbyvalalign(valtype, &typlen, &typbyval, &typalign);
-				foreach(lc, values)
-					elems[i++] = ((Const *) lfirst(lc))->constvalue;
-				add_cond(pd, or_param, USAGE_OP_ANY,
-						 (Expr *) makeConst(get_array_type(valtype), -1, InvalidOid, -1,
-											PointerGetDatum(construct_array(elems, n, valtype,
-																			typlen, typbyval,
-																			typalign)),
-											false, false),
-						 or_coltype, rinfo);
-				return;
-			}
-
-			arr->array_typeid = get_array_type(valtype);
-			arr->element_typeid = valtype;
-			arr->elements = values;
-			arr->multidims = false;
-			arr->location = -1;
-			add_cond(pd, or_param, USAGE_OP_ANY, (Expr *) arr, or_coltype, rinfo);
-		}
-		return;
-	}
-
-	if (IsA(clause, OpExpr))
-	{
-		OpExpr	   *op = (OpExpr *) clause;
-		Expr	   *left,
-				   *right,
-				   *value;
-		Oid			opno = op->opno;
-		Oid			righttype;
-		int			strategy;
-		UsageCondOp cop;
-
-		if (list_length(op->args) != 2)
-			return;
-		left = linitial(op->args);
-		right = lsecond(op->args);
-		if ((attno = column_of(left, baserel)) > 0)
-			value = right;
-		else if ((attno = column_of(right, baserel)) > 0)
-		{
-			value = left;
-			opno = get_commutator(opno);
-			if (!OidIsValid(opno))
-				return;
-		}
-		else
-			return;
-
-		if ((pidx = cols[attno - 1].param) < 0)
-			return;
-		if (!value_is_pushable(value, baserel, outer_relids))
-			return;
-		strategy = btree_strategy(opno, cols[attno - 1].typid, &righttype);
-		if (strategy == 0)
-			return;
-		/* equality under a nondeterministic collation is not equality of text */
-		if (OidIsValid(op->inputcollid) &&
-			!get_collation_isdeterministic(op->inputcollid))
-			return;
-
-		switch (strategy)
-		{
-			case BTLessStrategyNumber:
-				cop = USAGE_OP_LT;
-				break;
-			case BTLessEqualStrategyNumber:
-				cop = USAGE_OP_LE;
-				break;
-			case BTEqualStrategyNumber:
-				cop = USAGE_OP_EQ;
-				break;
-			case BTGreaterEqualStrategyNumber:
-				cop = USAGE_OP_GE;
-				break;
-			case BTGreaterStrategyNumber:
-				cop = USAGE_OP_GT;
-				break;
-			default:
-				return;
-		}
-
-		add_typed_cond(pd, ep, &cols[attno - 1], pidx, cop, value, righttype, rinfo);
-		return;
-	}
-
-	if (IsA(clause, ScalarArrayOpExpr))
-	{
-		ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) clause;
-		Expr	   *value;
-		Oid			righttype;
-
-		if (!saop->useOr || list_length(saop->args) != 2)
-			return;
-		if ((attno = column_of(linitial(saop->args), baserel)) == 0)
-			return;
-		if ((pidx = cols[attno - 1].param) < 0)
-			return;
-		value = lsecond(saop->args);
-		if (!value_is_pushable(value, baserel, outer_relids))
-			return;
-		if (btree_strategy(saop->opno, cols[attno - 1].typid, &righttype) != BTEqualStrategyNumber)
-			return;
-		if (OidIsValid(saop->inputcollid) &&
-			!get_collation_isdeterministic(saop->inputcollid))
-			return;
-		add_typed_cond(pd, ep, &cols[attno - 1], pidx, USAGE_OP_ANY, value, righttype, rinfo);
-	}
+	cx.baserel = baserel;
+	cx.ep = ep;
+	cx.cols = cols;
+	cx.outer_relids = outer_relids;
+	classify_expr(&cx, rinfo->clause, pd);
 }
 
 /*
@@ -427,7 +484,27 @@ usage_param_supplied(const UsageEndpoint *ep, UsageOptions *opts,
 	return usage_param_default(opts, def) != NULL;
 }
 
-/* conditions <-> plain integer lists, for the plan's fdw_private */
+/*
+ * A record of integer fields as a list of Integer nodes, the form it takes
+ * in a plan's fdw_private (see UsageScanPrivateIndex); and one field of it.
+ */
+List *
+usage_int_fields_to_list(const int *fields, int nfields)
+{
+	List	   *result = NIL;
+
+	for (int i = 0; i < nfields; i++)
+		result = lappend(result, makeInteger(fields[i]));
+	return result;
+}
+
+int
+usage_int_field(List *fields, int field)
+{
+	return intVal(list_nth(fields, field));
+}
+
+/* The conditions as the USAGE_PRIVATE_CONDS slot of fdw_private. */
 List *
 usage_conds_to_list(List *conds)
 {
@@ -437,15 +514,18 @@ usage_conds_to_list(List *conds)
 	foreach(lc, conds)
 	{
 		UsageCond  *c = (UsageCond *) lfirst(lc);
+		int			fields[USAGE_COND_NFIELDS];
 
-		result = lappend(result, list_make4(makeInteger(c->param),
-											makeInteger((int) c->op),
-											makeInteger(c->expr_index),
-											makeInteger((int) c->coltype)));
+		fields[USAGE_COND_PARAM] = c->param;
+		fields[USAGE_COND_OP] = (int) c->op;
+		fields[USAGE_COND_EXPR_INDEX] = c->expr_index;
+		fields[USAGE_COND_COLTYPE] = (int) c->coltype;
+		result = lappend(result, usage_int_fields_to_list(fields, USAGE_COND_NFIELDS));
 	}
 	return result;
 }
 
+/* The conditions of the USAGE_PRIVATE_CONDS slot of fdw_private. */
 List *
 usage_conds_from_list(List *list)
 {
@@ -457,10 +537,10 @@ usage_conds_from_list(List *list)
 		List	   *l = (List *) lfirst(lc);
 		UsageCond  *c = palloc0(sizeof(UsageCond));
 
-		c->param = intVal(linitial(l));
-		c->op = (UsageCondOp) intVal(lsecond(l));
-		c->expr_index = intVal(lthird(l));
-		c->coltype = (Oid) intVal(lfourth(l));
+		c->param = usage_int_field(l, USAGE_COND_PARAM);
+		c->op = (UsageCondOp) usage_int_field(l, USAGE_COND_OP);
+		c->expr_index = usage_int_field(l, USAGE_COND_EXPR_INDEX);
+		c->coltype = (Oid) usage_int_field(l, USAGE_COND_COLTYPE);
 		result = lappend(result, c);
 	}
 	return result;
@@ -792,8 +872,8 @@ apply_range_bound(UsageValueSet *set, UsageCondOp op, Datum d, Oid typid,
 /*
  * The elements of an array datum (of any element type).
  */
-int
-usage_array_elements(Datum d, Oid *elemtype, Datum **elems, bool **nulls)
+static int
+array_elements(Datum d, Oid *elemtype, Datum **elems, bool **nulls)
 {
 	ArrayType  *arr = DatumGetArrayTypeP(d);
 	int16		typlen;
@@ -807,6 +887,42 @@ usage_array_elements(Datum d, Oid *elemtype, Datum **elems, bool **nulls)
 	return n;
 }
 
+/*
+ * The distinct non-null elements of an array datum, told apart by their
+ * type's output text, in order of first occurrence: the one count of the
+ * values of an IN list that the planner's fan-out estimate, EXPLAIN's
+ * Fan-out and the executor's requests share.  *elems (and *texts unless
+ * NULL) get the distinct elements (and their texts).
+ */
+int
+usage_distinct_elements(Datum array, Oid *elemtype, Datum **elems,
+						char ***texts)
+{
+	bool	   *nulls;
+	int			n = array_elements(array, elemtype, elems, &nulls);
+	char	  **t = palloc(sizeof(char *) * Max(n, 1));
+	Oid			outfunc;
+	bool		isvarlena;
+	int			m = 0;
+
+	getTypeOutputInfo(*elemtype, &outfunc, &isvarlena);
+	for (int i = 0; i < n; i++)
+	{
+		bool		dup = false;
+
+		if (nulls[i])
+			continue;
+		t[m] = OidOutputFunctionCall(outfunc, (*elems)[i]);
+		for (int j = 0; j < m && !dup; j++)
+			dup = strcmp(t[j], t[m]) == 0;
+		if (!dup)
+			(*elems)[m++] = (*elems)[i];
+	}
+	if (texts)
+		*texts = t;
+	return m;
+}
+
 /* date IN (...): the range from the least to the greatest value */
 static void
 apply_range_any(UsageValueSet *set, Datum d, Oid coltype, bool *empty)
@@ -814,7 +930,7 @@ apply_range_any(UsageValueSet *set, Datum d, Oid coltype, bool *empty)
 	Oid			elemtype;
 	Datum	   *elems;
 	bool	   *nulls;
-	int			n = usage_array_elements(d, &elemtype, &elems, &nulls);
+	int			n = array_elements(d, &elemtype, &elems, &nulls);
 	int64		lo = PG_INT64_MAX,
 				hi = PG_INT64_MIN;
 
@@ -891,14 +1007,9 @@ usage_const_date_range(List *conds, List *exprs, int param,
 
 /* The column of parameter p, or NULL when the table has none. */
 static UsageColumn *
-param_column(UsageColumn *cols, int natts, int p)
+param_column(UsageColumn *cols, const int *param_col, int p)
 {
-	for (int i = 0; i < natts; i++)
-	{
-		if (cols[i].kind != USAGE_COL_DROPPED && cols[i].param == p)
-			return &cols[i];
-	}
-	return NULL;
+	return param_col[p] >= 0 ? &cols[param_col[p]] : NULL;
 }
 
 /*
@@ -912,7 +1023,6 @@ cond_values(const UsageParamDef *def, UsageColumn *col, UsageCond *cond,
 	UsageValue *vals;
 	Oid			elemtype;
 	Datum	   *elems;
-	bool	   *nulls;
 	int			n;
 
 	if (cond->op != USAGE_OP_ANY)
@@ -922,15 +1032,12 @@ cond_values(const UsageParamDef *def, UsageColumn *col, UsageCond *cond,
 		*nvals = 1;
 		return vals;
 	}
-	n = usage_array_elements(d, &elemtype, &elems, &nulls);
+	n = usage_distinct_elements(d, &elemtype, &elems, NULL);
 	vals = palloc(sizeof(UsageValue) * Max(n, 1));
-	*nvals = 0;
 	for (int i = 0; i < n; i++)
-	{
-		if (!nulls[i])
-			make_value(&vals[(*nvals)++], def, col, elems[i], elemtype);
-	}
-	*nvals = dedup_values(vals, *nvals);
+		make_value(&vals[i], def, col, elems[i], elemtype);
+	/* distinct texts may still be one request value ('t' and 'true') */
+	*nvals = dedup_values(vals, n);
 	return vals;
 }
 
@@ -1054,7 +1161,7 @@ finish_date_range(const UsageEndpoint *ep, const UsageParamDef *def,
  */
 UsageValueSet *
 usage_evaluate_params(const UsageEndpoint *ep, UsageOptions *opts,
-					  UsageColumn *cols, int natts,
+					  UsageColumn *cols, const int *param_col,
 					  List *conds, List *expr_states,
 					  ExprContext *econtext, bool *empty)
 {
@@ -1071,7 +1178,7 @@ usage_evaluate_params(const UsageEndpoint *ep, UsageOptions *opts,
 		UsageValueSet *set = &sets[cond->param];
 		ExprState  *es = (ExprState *) list_nth(expr_states, cond->expr_index);
 		Oid			typid = exprType((Node *) es->expr);
-		UsageColumn *col = param_column(cols, natts, cond->param);
+		UsageColumn *col = param_column(cols, param_col, cond->param);
 		Datum		d;
 		bool		isnull;
 		UsageValue *vals;
@@ -1109,7 +1216,7 @@ usage_evaluate_params(const UsageEndpoint *ep, UsageOptions *opts,
 	for (int p = 0; p < ep->nparams; p++)
 	{
 		const UsageParamDef *def = &ep->params[p];
-		UsageColumn *col = param_column(cols, natts, p);
+		UsageColumn *col = param_column(cols, param_col, p);
 		const char *binding = usage_param_default(opts, def);
 
 		if (def->kind == USAGE_KIND_DATE_RANGE)

@@ -49,150 +49,196 @@ usage_append_url_encoded(StringInfo buf, const char *s)
 	}
 }
 
-static const UsageValue *
-chosen(const UsageValueSet *sets, const int *choice, int p)
+/*
+ * Write one value where its parameter goes: verbatim (a placeholder, a
+ * number already formatted), or encoded for its place: percent-encoded in
+ * the path and the query string, as the JSON type of its kind in the body.
+ */
+static void
+append_value(StringInfo buf, const UsageParamDef *def,
+			 const UsageRenderValue *v)
 {
-	const UsageValueSet *set = &sets[p];
-
-	if (!set->sent || set->nvalues == 0 || set->values == NULL)
-		return NULL;
-	return &set->values[choice ? choice[p] : 0];
+	if (v->verbatim)
+	{
+		appendStringInfoString(buf, v->text);
+		return;
+	}
+	if (def->place != USAGE_PLACE_BODY)
+	{
+		usage_append_url_encoded(buf, v->text);
+		return;
+	}
+	switch (def->kind)
+	{
+		case USAGE_KIND_BOOLEAN:
+		case USAGE_KIND_EPOCH_MS:
+			appendStringInfoString(buf, v->text);
+			break;
+		case USAGE_KIND_STRING_LIST:
+			appendStringInfoChar(buf, '[');
+			escape_json(buf, v->text);
+			appendStringInfoChar(buf, ']');
+			break;
+		default:
+			escape_json(buf, v->text);
+			break;
+	}
 }
 
-/*
- * The full URL of the first page of a request.
- */
-char *
-usage_build_url(UsageOptions *opts, const UsageValueSet *sets, const int *choice)
+/* The path template: {name} is replaced by the parameter of that api_name. */
+static void
+render_path(const UsageEndpoint *ep, usage_value_source source, void *arg,
+			StringInfo line)
 {
-	const UsageEndpoint *ep = opts->endpoint;
-	StringInfoData buf;
-	bool		first = true;
-
-	initStringInfo(&buf);
-	appendStringInfoString(&buf, opts->base_url);
-
-	/* path template: {name} is replaced by the parameter of that api_name */
 	for (const char *p = ep->path; *p; p++)
 	{
-		if (*p == '{')
+		const char *end;
+
+		if (*p != '{')
 		{
-			const char *end = strchr(p, '}');
-			bool		done = false;
-
-			Assert(end != NULL);
-			for (int i = 0; i < ep->nparams; i++)
-			{
-				const UsageParamDef *def = &ep->params[i];
-				const UsageValue *v;
-
-				if (def->place != USAGE_PLACE_PATH ||
-					strlen(def->api_name) != (size_t) (end - p - 1) ||
-					strncmp(def->api_name, p + 1, end - p - 1) != 0)
-					continue;
-				v = chosen(sets, choice, i);
-				if (v == NULL || v->text == NULL)
-					ereport(ERROR,
-							(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-							 errmsg("server \"%s\" needs option \"%s\" for endpoint \"%s\"",
-									opts->server_name, def->option, ep->name)));
-				usage_append_url_encoded(&buf, v->text);
-				done = true;
-				break;
-			}
-			Assert(done);
-			(void) done;
-			p = end;
+			appendStringInfoChar(line, *p);
 			continue;
 		}
-		appendStringInfoChar(&buf, *p);
+		end = strchr(p, '}');
+		Assert(end != NULL);
+		for (int i = 0; i < ep->nparams; i++)
+		{
+			const UsageParamDef *def = &ep->params[i];
+			UsageRenderValue v = {0};
+
+			if (def->place != USAGE_PLACE_PATH ||
+				strlen(def->api_name) != (size_t) (end - p - 1) ||
+				strncmp(def->api_name, p + 1, end - p - 1) != 0)
+				continue;
+			source(arg, i, &v);
+			Assert(v.text != NULL);
+			append_value(line, def, &v);
+			break;
+		}
+		p = end;
 	}
-
-	for (int i = 0; i < ep->nparams; i++)
-	{
-		const UsageParamDef *def = &ep->params[i];
-		const UsageValue *v;
-
-		if (def->place != USAGE_PLACE_QUERY)
-			continue;
-		v = chosen(sets, choice, i);
-		if (v == NULL)
-			continue;
-		appendStringInfoChar(&buf, first ? '?' : '&');
-		first = false;
-		appendStringInfoString(&buf, def->api_name);
-		appendStringInfoChar(&buf, '=');
-		usage_append_url_encoded(&buf, v->text);
-	}
-	if (ep->paging == USAGE_PAGING_NEXTLINK && ep->page_size_param)
-		appendStringInfo(&buf, "%c%s=%d", first ? '?' : '&',
-						 ep->page_size_param, opts->page_size);
-
-	return buf.data;
 }
 
 /*
- * The JSON body of a POST request, or NULL for an endpoint without one.
+ * Render the request of an endpoint: the path and query string into line,
+ * the JSON body into body, and the page size parameter of a paged
+ * endpoint.  source gives, parameter by parameter in the catalogue's
+ * order, what is written: for the executor the values of one request, for
+ * EXPLAIN the values known at plan time or placeholders.
  */
-char *
-usage_build_body(UsageOptions *opts, const UsageValueSet *sets, const int *choice)
+void
+usage_render_request(const UsageEndpoint *ep, UsageOptions *opts,
+					 usage_value_source source, void *arg,
+					 StringInfo line, StringInfo body)
 {
-	const UsageEndpoint *ep = opts->endpoint;
-	StringInfoData buf;
-	bool		any = false;
+	bool		first_query = true;
+	bool		any_body = false;
 
-	if (strcmp(ep->method, "POST") != 0)
-		return NULL;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
+	render_path(ep, source, arg, line);
+	appendStringInfoChar(body, '{');
 	for (int i = 0; i < ep->nparams; i++)
 	{
 		const UsageParamDef *def = &ep->params[i];
-		const UsageValueSet *set = &sets[i];
-		const UsageValue *v;
+		UsageRenderValue v = {0};
 
-		if (def->place != USAGE_PLACE_BODY)
+		if (def->place == USAGE_PLACE_PATH)
 			continue;
-
-		if (def->kind == USAGE_KIND_DATE_RANGE)
+		source(arg, i, &v);
+		if (v.text == NULL)
+			continue;
+		if (def->place == USAGE_PLACE_QUERY)
 		{
-			appendStringInfo(&buf, "%s\"%s\":" INT64_FORMAT ",\"%s\":" INT64_FORMAT,
-							 any ? "," : "",
-							 def->api_name, set->start_ms,
-							 def->api_name_end, set->end_ms);
-			any = true;
-			continue;
+			appendStringInfo(line, "%c%s=", first_query ? '?' : '&', def->api_name);
+			append_value(line, def, &v);
+			first_query = false;
 		}
-
-		v = chosen(sets, choice, i);
-		if (v == NULL)
-			continue;
-		if (any)
-			appendStringInfoChar(&buf, ',');
-		any = true;
-		escape_json(&buf, def->api_name);
-		appendStringInfoChar(&buf, ':');
-		switch (def->kind)
+		else if (def->kind == USAGE_KIND_DATE_RANGE)
 		{
-			case USAGE_KIND_BOOLEAN:
-				appendStringInfoString(&buf, v->boolval ? "true" : "false");
-				break;
-			case USAGE_KIND_EPOCH_MS:
-				appendStringInfo(&buf, INT64_FORMAT, v->num);
-				break;
-			case USAGE_KIND_STRING_LIST:
-				appendStringInfoChar(&buf, '[');
-				escape_json(&buf, v->text);
-				appendStringInfoChar(&buf, ']');
-				break;
-			default:
-				escape_json(&buf, v->text);
-				break;
+			appendStringInfo(body, "%s\"%s\":%s,\"%s\":%s", any_body ? "," : "",
+							 def->api_name, v.text, def->api_name_end, v.end_text);
+			any_body = true;
+		}
+		else
+		{
+			if (any_body)
+				appendStringInfoChar(body, ',');
+			escape_json(body, def->api_name);
+			appendStringInfoChar(body, ':');
+			append_value(body, def, &v);
+			any_body = true;
 		}
 	}
-	appendStringInfoChar(&buf, '}');
-	return buf.data;
+	appendStringInfoChar(body, '}');
+	if (ep->paging == USAGE_PAGING_NEXTLINK && ep->page_size_param)
+		appendStringInfo(line, "%c%s=%d", first_query ? '?' : '&',
+						 ep->page_size_param, opts->page_size);
+}
+
+/* The values of one request: a choice from each parameter's value set. */
+typedef struct ChosenValues
+{
+	UsageOptions *opts;
+	const UsageValueSet *sets;
+	const int  *choice;
+} ChosenValues;
+
+/* usage_value_source of a request the executor sends */
+static void
+chosen_value(void *arg, int p, UsageRenderValue *out)
+{
+	ChosenValues *cv = (ChosenValues *) arg;
+	const UsageEndpoint *ep = cv->opts->endpoint;
+	const UsageParamDef *def = &ep->params[p];
+	const UsageValueSet *set = &cv->sets[p];
+	const UsageValue *v = NULL;
+
+	if (set->sent && set->nvalues > 0 && set->values != NULL)
+		v = &set->values[cv->choice ? cv->choice[p] : 0];
+
+	if (def->place == USAGE_PLACE_PATH && (v == NULL || v->text == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("server \"%s\" needs option \"%s\" for endpoint \"%s\"",
+						cv->opts->server_name, def->option, ep->name)));
+	if (def->place == USAGE_PLACE_BODY && def->kind == USAGE_KIND_DATE_RANGE)
+	{
+		out->text = psprintf(INT64_FORMAT, set->start_ms);
+		out->end_text = psprintf(INT64_FORMAT, set->end_ms);
+		out->verbatim = true;
+		return;
+	}
+	if (v == NULL)
+		return;
+	out->text = v->text;
+	if (def->place != USAGE_PLACE_BODY)
+		return;
+	if (def->kind == USAGE_KIND_BOOLEAN)
+		out->text = v->boolval ? "true" : "false";
+	else if (def->kind == USAGE_KIND_EPOCH_MS)
+		out->text = psprintf(INT64_FORMAT, v->num);
+}
+
+/*
+ * The first page of a request: its full URL, and its JSON body (NULL for
+ * an endpoint without one).
+ */
+void
+usage_build_request(UsageOptions *opts, const UsageValueSet *sets,
+					const int *choice, char **url, char **body)
+{
+	ChosenValues cv;
+	StringInfoData line;
+	StringInfoData json;
+
+	cv.opts = opts;
+	cv.sets = sets;
+	cv.choice = choice;
+	initStringInfo(&line);
+	initStringInfo(&json);
+	appendStringInfoString(&line, opts->base_url);
+	usage_render_request(opts->endpoint, opts, chosen_value, &cv, &line, &json);
+	*url = line.data;
+	*body = strcmp(opts->endpoint->method, "POST") == 0 ? json.data : NULL;
 }
 
 /*

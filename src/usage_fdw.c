@@ -75,6 +75,7 @@ typedef struct UsagePlanInfo
 	UsageOptions *opts;
 	UsageColumn *cols;
 	int			natts;
+	int		   *param_col;		/* per parameter: its column, or -1 */
 	UsagePushdown base;			/* from baserestrictinfo */
 	Selectivity local_sel;		/* of the clauses not pushed down */
 	Bitmapset  *tested;			/* parameters whose echo column a clause
@@ -100,6 +101,17 @@ typedef struct UsageCall
 								 * second page on (usage_next_page_url) */
 } UsageCall;
 
+/*
+ * Where the scan is in a response, for the error context of the errors
+ * raised while a page is parsed and its values converted.
+ */
+typedef struct UsageConvLocation
+{
+	const char *url;			/* the page being parsed, or NULL */
+	int			col;			/* the column being converted, or -1 */
+	const char *value;			/* its text in the response */
+} UsageConvLocation;
+
 typedef struct UsageScanState
 {
 	Relation	rel;
@@ -108,6 +120,7 @@ typedef struct UsageScanState
 	const UsageEndpoint *ep;
 	UsageColumn *cols;
 	int			natts;
+	int		   *param_col;		/* per parameter: its column, or -1 */
 	List	   *conds;
 	List	   *expr_states;
 	UsageBatchKeys *batch;		/* keys from a batched join, or NULL */
@@ -133,9 +146,7 @@ typedef struct UsageScanState
 	int			next_row;
 	Datum	   *dvalues;
 	bool	   *dnulls;
-	int			conv_col;		/* column being converted, for errcontext */
-	char	   *conv_value;
-	const char *parse_url;		/* page being parsed, for errcontext */
+	UsageConvLocation conv;		/* for the error context */
 
 	/* asynchronous execution: a pipe whose read end is always readable */
 	int			ready_pipe[2];
@@ -174,6 +185,7 @@ static void begin_batch_requests(UsageScanState *st, ExprContext *econtext);
 
 void		_PG_init(void);
 
+/* Module load: the HTTP layer and the batched join's planner hook. */
 void
 _PG_init(void)
 {
@@ -181,6 +193,7 @@ _PG_init(void)
 	usage_batch_init();
 }
 
+/* The FDW handler: usage_fdw's callbacks. */
 Datum
 usage_fdw_handler(PG_FUNCTION_ARGS)
 {
@@ -214,13 +227,20 @@ usage_fdw_handler(PG_FUNCTION_ARGS)
  * How each attribute of the table is filled: from a response key, as the
  * echo of a request parameter, or with the whole item.  A column whose key
  * matches a parameter of the endpoint is a parameter column: clauses on it
- * are pushed down.
+ * are pushed down.  *param_col is set to the map from parameter to column:
+ * per parameter of the endpoint, the index of its (first) column, or -1
+ * when the table has none.
  */
-UsageColumn *
-usage_map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution)
+static UsageColumn *
+map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution,
+			int **param_col)
 {
 	TupleDesc	tupdesc = RelationGetDescr(rel);
 	UsageColumn *cols = palloc0(sizeof(UsageColumn) * Max(tupdesc->natts, 1));
+	int		   *map = palloc(sizeof(int) * Max(ep->nparams, 1));
+
+	for (int p = 0; p < ep->nparams; p++)
+		map[p] = -1;
 
 	for (int i = 0; i < tupdesc->natts; i++)
 	{
@@ -260,6 +280,8 @@ usage_map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution)
 				p = usage_find_param_by_key(ep, c->alt_key);
 			c->param = p;
 			c->kind = (p >= 0 && ep->params[p].echo) ? USAGE_COL_ECHO : USAGE_COL_RESPONSE;
+			if (p >= 0 && map[p] < 0)
+				map[p] = i;
 		}
 
 		if (for_execution)
@@ -268,6 +290,7 @@ usage_map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution)
 			fmgr_info(c->typinput, &c->inflinfo);
 		}
 	}
+	*param_col = map;
 	return cols;
 }
 
@@ -304,9 +327,12 @@ estimate_fanout(const UsageEndpoint *ep, UsageOptions *opts, List *conds,
 
 				if (IsA(e, Const) && !((Const *) e)->constisnull)
 				{
-					ArrayType  *arr = DatumGetArrayTypeP(((Const *) e)->constvalue);
+					Oid			elemtype;
+					Datum	   *elems;
 
-					k = ArrayGetNItems(ARR_NDIM(arr), ARR_DIMS(arr));
+					/* as EXPLAIN's Fan-out and the executor count them */
+					k = usage_distinct_elements(((Const *) e)->constvalue,
+												&elemtype, &elems, NULL);
 				}
 				else if (IsA(e, ArrayExpr))
 					k = list_length(((ArrayExpr *) e)->elements);
@@ -372,31 +398,33 @@ missing_param(const UsageEndpoint *ep, UsageOptions *opts, List *conds,
  * one (with a HINT showing a WHERE clause that works), or one whose echo
  * column the query tests.  Raised at plan time.
  */
-static void
+USAGE_NORETURN static void
 report_missing_param(UsagePlanInfo *info, int p)
 {
 	const UsageEndpoint *ep = info->opts->endpoint;
 	const UsageParamDef *def = &ep->params[p];
 	const char *colname = NULL;
 
-	for (int i = 0; i < info->natts; i++)
-		if (info->cols[i].kind != USAGE_COL_DROPPED && info->cols[i].param == p)
-			colname = info->cols[i].name;
+	if (info->param_col[p] >= 0)
+		colname = info->cols[info->param_col[p]].name;
 
 	if (def->key == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("server \"%s\" needs option \"%s\" for endpoint \"%s\"",
 						info->opts->server_name, def->option, ep->name)));
+	if (colname == NULL && def->option)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("endpoint \"%s\" requires parameter \"%s\", but foreign table %s has no column for it and no default",
+						ep->name, def->key, info->opts->table_name),
+				 errhint("Add a column whose json_key is \"%s\", or set the table option %s.",
+						 def->key, def->option)));
 	if (colname == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("endpoint \"%s\" requires parameter \"%s\", but foreign table %s has no column for it%s",
-						ep->name, def->key, info->opts->table_name,
-						def->option ? " and no default" : ""),
-				 def->option ?
-				 errhint("Add a column whose json_key is \"%s\", or set the table option %s.",
-						 def->key, def->option) :
+				 errmsg("endpoint \"%s\" requires parameter \"%s\", but foreign table %s has no column for it",
+						ep->name, def->key, info->opts->table_name),
 				 errhint("Add a column whose json_key is \"%s\".", def->key)));
 	if (!def->required)
 		ereport(ERROR,
@@ -413,10 +441,11 @@ report_missing_param(UsagePlanInfo *info, int p)
 						 colname)));
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
-			 errmsg("a query on foreign table %s must %s \"%s\"",
-					info->opts->table_name,
-					def->kind == USAGE_KIND_DATE_RANGE ? "give a lower bound on" : "give a value for",
-					colname),
+			 def->kind == USAGE_KIND_DATE_RANGE ?
+			 errmsg("a query on foreign table %s must give a lower bound on \"%s\"",
+					info->opts->table_name, colname) :
+			 errmsg("a query on foreign table %s must give a value for \"%s\"",
+					info->opts->table_name, colname),
 			 errdetail("Endpoint \"%s\" requires the request parameter \"%s\".",
 					   ep->name, def->api_name),
 			 def->option ?
@@ -436,7 +465,7 @@ ec_member_is_column(PlannerInfo *root, RelOptInfo *rel, EquivalenceClass *ec,
 	while (expr && IsA(expr, RelabelType))
 		expr = ((RelabelType *) expr)->arg;
 	return expr && IsA(expr, Var) &&
-		((Var *) expr)->varno == rel->relid &&
+		((Var *) expr)->varno == (int) rel->relid &&
 		((Var *) expr)->varattno == attno &&
 		((Var *) expr)->varlevelsup == 0;
 }
@@ -487,6 +516,12 @@ tested_echo_params(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info)
 	return tested;
 }
 
+/*
+ * GetForeignRelSize: classify the relation's restriction clauses into
+ * pushed-down conditions, and estimate its rows: the fan-out of requests
+ * times the rows of one request, times the selectivity of the clauses not
+ * pushed down.  The planner state is kept in baserel->fdw_private.
+ */
 static void
 usageGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 {
@@ -498,7 +533,8 @@ usageGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntablei
 
 	info->opts = usage_get_options(foreigntableid);
 	rel = table_open(foreigntableid, NoLock);
-	info->cols = usage_map_columns(rel, info->opts->endpoint, false);
+	info->cols = map_columns(rel, info->opts->endpoint, false,
+							 &info->param_col);
 	info->natts = RelationGetNumberOfAttributes(rel);
 	table_close(rel, NoLock);
 
@@ -571,6 +607,85 @@ add_scan_path(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info,
 }
 
 /*
+ * Add to ppis the parameterization of the join clauses that would become
+ * pushed-down conditions.
+ */
+static List *
+add_join_clause_ppis(PlannerInfo *root, RelOptInfo *baserel,
+					 UsagePlanInfo *info, List *clauses, List *ppis)
+{
+	ListCell   *lc;
+
+	foreach(lc, clauses)
+	{
+		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
+		Relids		outer = pushable_join_clause(root, baserel, info, rinfo);
+
+		if (outer == NULL)
+			continue;
+		outer = bms_union(outer, baserel->lateral_relids);
+		ppis = list_append_unique_ptr(ppis,
+									  get_baserel_parampathinfo(root, baserel, outer));
+	}
+	return ppis;
+}
+
+/*
+ * The parameterizations worth a path: those of the join clauses (of the
+ * relation's joininfo, or implied by an equivalence class) on parameter
+ * columns.
+ */
+static List *
+parameterizations(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info)
+{
+	List	   *ppis = add_join_clause_ppis(root, baserel, info,
+											baserel->joininfo, NIL);
+
+	if (!baserel->has_eclass_joins)
+		return ppis;
+	for (int i = 0; i < info->natts; i++)
+	{
+		AttrNumber	attno = i + 1;
+
+		if (info->cols[i].kind == USAGE_COL_DROPPED || info->cols[i].param < 0)
+			continue;
+		ppis = add_join_clause_ppis(root, baserel, info,
+									generate_implied_equalities_for_column(root, baserel,
+																		   ec_member_is_column,
+																		   &attno,
+																		   baserel->lateral_referencers),
+									ppis);
+	}
+	return ppis;
+}
+
+/*
+ * The parameterized scan of one parameterization, unless its requests
+ * would still lack a parameter.
+ */
+static void
+add_parameterized_path(PlannerInfo *root, RelOptInfo *baserel,
+					   UsagePlanInfo *info, ParamPathInfo *ppi)
+{
+	const UsageEndpoint *ep = info->opts->endpoint;
+	UsagePushdown pd = info->base;
+	ListCell   *lc;
+
+	pd.conds = list_copy(info->base.conds);
+	pd.exprs = list_copy(info->base.exprs);
+	foreach(lc, ppi->ppi_clauses)
+		usage_classify_clause(root, baserel, ep, info->cols,
+							  lfirst_node(RestrictInfo, lc),
+							  ppi->ppi_req_outer, &pd);
+	if (missing_param(ep, info->opts, pd.conds, info->tested) >= 0)
+		return;
+	add_scan_path(root, baserel, info,
+				  estimate_fanout(ep, info->opts, pd.conds, pd.exprs),
+				  estimate_call_rows(ep, info->opts, pd.conds),
+				  false, ppi->ppi_req_outer);
+}
+
+/*
  * GetForeignPaths: offer the plain scan, and a parameterized scan for each
  * set of outer relations whose join clauses give request parameters.
  *
@@ -579,6 +694,11 @@ add_scan_path(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info,
  * one whose echo column the query tests) it is disabled, and should the
  * planner still choose it (no join order can supply the parameter),
  * GetForeignPlan raises the documented error.
+ *
+ * Parameterized paths: a join clause on a parameter column makes one
+ * request per outer row (a nested loop).  They are the only paths when a
+ * required parameter comes from a join, so the planner cannot pick a plan
+ * in which the requirement is lost.
  */
 static void
 usageGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
@@ -587,79 +707,22 @@ usageGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	const UsageEndpoint *ep = info->opts->endpoint;
 	int			missing = missing_param(ep, info->opts, info->base.conds,
 										info->tested);
-	List	   *ppis = NIL;
 	ListCell   *lc;
 
 	add_scan_path(root, baserel, info, info->base.fanout,
 				  estimate_call_rows(ep, info->opts, info->base.conds),
 				  missing >= 0, NULL);
-
-	/*
-	 * Parameterized paths: a join clause on a parameter column makes one
-	 * request per outer row (a nested loop).  They are the only paths when a
-	 * required parameter comes from a join, so the planner cannot pick a plan
-	 * in which the requirement is lost.
-	 */
-	foreach(lc, baserel->joininfo)
-	{
-		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
-		Relids		outer = pushable_join_clause(root, baserel, info, rinfo);
-
-		if (outer == NULL)
-			continue;
-		outer = bms_union(outer, baserel->lateral_relids);
-		ppis = list_append_unique_ptr(ppis, get_baserel_parampathinfo(root, baserel, outer));
-	}
-	if (baserel->has_eclass_joins)
-	{
-		for (int i = 0; i < info->natts; i++)
-		{
-			AttrNumber	attno = i + 1;
-			List	   *clauses;
-			ListCell   *lc2;
-
-			if (info->cols[i].kind == USAGE_COL_DROPPED || info->cols[i].param < 0)
-				continue;
-			clauses = generate_implied_equalities_for_column(root, baserel,
-															 ec_member_is_column,
-															 &attno,
-															 baserel->lateral_referencers);
-			foreach(lc2, clauses)
-			{
-				RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc2);
-				Relids		outer = pushable_join_clause(root, baserel, info, rinfo);
-
-				if (outer == NULL)
-					continue;
-				outer = bms_union(outer, baserel->lateral_relids);
-				ppis = list_append_unique_ptr(ppis,
-											  get_baserel_parampathinfo(root, baserel, outer));
-			}
-		}
-	}
-
-	foreach(lc, ppis)
-	{
-		ParamPathInfo *ppi = (ParamPathInfo *) lfirst(lc);
-		UsagePushdown pd = info->base;
-		ListCell   *lc2;
-		double		fanout;
-
-		pd.conds = list_copy(info->base.conds);
-		pd.exprs = list_copy(info->base.exprs);
-		foreach(lc2, ppi->ppi_clauses)
-			usage_classify_clause(root, baserel, ep, info->cols,
-								  lfirst_node(RestrictInfo, lc2),
-								  ppi->ppi_req_outer, &pd);
-		if (missing_param(ep, info->opts, pd.conds, info->tested) >= 0)
-			continue;
-		fanout = estimate_fanout(ep, info->opts, pd.conds, pd.exprs);
-		add_scan_path(root, baserel, info, fanout,
-					  estimate_call_rows(ep, info->opts, pd.conds),
-					  false, ppi->ppi_req_outer);
-	}
+	foreach(lc, parameterizations(root, baserel, info))
+		add_parameterized_path(root, baserel, info, (ParamPathInfo *) lfirst(lc));
 }
 
+/*
+ * GetForeignPlan: the ForeignScan of the chosen path.  Its clauses (and a
+ * batched join's keys) give the pushed-down conditions, whose value
+ * expressions go into fdw_exprs and the rest into fdw_private (see
+ * UsageScanPrivateIndex).  Raises the documented error when the requests
+ * would still lack a parameter.
+ */
 static ForeignScan *
 usageGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 					ForeignPath *best_path, List *tlist, List *scan_clauses,
@@ -695,10 +758,9 @@ usageGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	if (missing >= 0)
 		report_missing_param(info, missing);
 
-	fdw_private = list_make2(makeString(pstrdup(info->opts->endpoint->name)),
-							 usage_conds_to_list(pd.conds));
-	if (batch_keys != NIL)
-		fdw_private = lappend(fdw_private, batch_keys);
+	/* the slots of UsageScanPrivateIndex, in order */
+	fdw_private = list_make2(usage_conds_to_list(pd.conds), batch_keys);
+	Assert(list_length(fdw_private) == USAGE_PRIVATE_NSLOTS);
 
 	return make_foreignscan(tlist,
 							extract_actual_clauses(scan_clauses, false),
@@ -768,6 +830,11 @@ reset_scan(UsageScanState *st)
 	st->nrows = st->maxrows = st->next_row = 0;
 }
 
+/*
+ * BeginForeignScan: read the plan's fdw_private, map the columns and, unless
+ * only EXPLAIN is run, get the user's credentials and set up the scan's
+ * memory contexts.  No request is sent before the first tuple is asked for.
+ */
 static void
 usageBeginForeignScan(ForeignScanState *node, int eflags)
 {
@@ -783,12 +850,13 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 	st->tupdesc = RelationGetDescr(rel);
 	st->opts = usage_get_options(RelationGetRelid(rel));
 	st->ep = st->opts->endpoint;
-	st->conds = usage_conds_from_list(lsecond(fsplan->fdw_private));
+	st->conds = usage_conds_from_list(list_nth(fsplan->fdw_private,
+											   USAGE_PRIVATE_CONDS));
 	st->natts = st->tupdesc->natts;
-	st->cols = usage_map_columns(rel, st->ep,
-								 (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0);
-	if (list_length(fsplan->fdw_private) >= 3)
-		st->batch = batch_keys_from_list(lthird(fsplan->fdw_private));
+	st->cols = map_columns(rel, st->ep, (eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0,
+						   &st->param_col);
+	st->batch = batch_keys_from_list(list_nth(fsplan->fdw_private,
+											  USAGE_PRIVATE_BATCH_KEYS));
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
@@ -810,7 +878,7 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 	st->bearer = usage_auth_bearer(st->opts, &st->stats);
 	st->dvalues = palloc(sizeof(Datum) * Max(st->natts, 1));
 	st->dnulls = palloc(sizeof(bool) * Max(st->natts, 1));
-	st->conv_col = -1;
+	st->conv.col = -1;
 
 	st->scan_cxt = AllocSetContextCreate(estate->es_query_cxt, "usage_fdw scan",
 										 ALLOCSET_DEFAULT_SIZES);
@@ -915,7 +983,7 @@ begin_requests(ForeignScanState *node, UsageScanState *st)
 	st->calls = NULL;
 	if (st->batch == NULL)
 	{
-		st->sets = usage_evaluate_params(st->ep, st->opts, st->cols, st->natts,
+		st->sets = usage_evaluate_params(st->ep, st->opts, st->cols, st->param_col,
 										 st->conds, st->expr_states, econtext,
 										 &empty);
 		add_calls(st, st->sets, empty, -1);
@@ -974,8 +1042,8 @@ start_call(UsageScanState *st, int k)
 		}
 	}
 
-	call->url = usage_build_url(st->opts, call->sets, call->choice);
-	call->body = usage_build_body(st->opts, call->sets, call->choice);
+	usage_build_request(st->opts, call->sets, call->choice, &call->url,
+						&call->body);
 	MemoryContextSwitchTo(old);
 
 	send_page(st, call);
@@ -993,30 +1061,41 @@ fill_window(UsageScanState *st)
 	}
 }
 
+/*
+ * Error context of a page being parsed: the column and value being
+ * converted (clipped), and the request the response answers (its path and
+ * query, not the host).
+ */
 static void
 conversion_error_callback(void *arg)
 {
 	UsageScanState *st = (UsageScanState *) arg;
+	const UsageConvLocation *loc = &st->conv;
 
-	if (st->conv_col >= 0)
+	if (loc->col >= 0)
 	{
-		char	   *v = st->conv_value;
+		const char *v = loc->value;
 
 		errcontext("column \"%s\" of foreign table %s (endpoint %s), value \"%s%s\"",
-				   st->cols[st->conv_col].name, st->opts->table_name, st->ep->name,
+				   st->cols[loc->col].name, st->opts->table_name, st->ep->name,
 				   v ? pnstrdup(v, pg_mbcliplen(v, strlen(v), 200)) : "",
 				   v && strlen(v) > 200 ? "..." : "");
 	}
-	if (st->parse_url)
+	if (loc->url)
 	{
-		const char *p = strstr(st->parse_url, "://");
+		const char *p = strstr(loc->url, "://");
 
 		p = p ? strchr(p + 3, '/') : NULL;
 		errcontext("response to %s %s for foreign table %s",
-				   st->ep->method, p ? p : st->parse_url, st->opts->table_name);
+				   st->ep->method, p ? p : loc->url, st->opts->table_name);
 	}
 }
 
+/*
+ * usage_item_callback of the JSON parser: one response item, its values as
+ * text per attribute, becomes a row of the page (echo columns from the
+ * request).
+ */
 static void
 add_row(void *arg, char **values)
 {
@@ -1043,12 +1122,12 @@ add_row(void *arg, char **values)
 					st->dnulls[i] = true;
 					break;
 				}
-				st->conv_col = i;
-				st->conv_value = values[i];
+				st->conv.col = i;
+				st->conv.value = values[i];
 				st->dvalues[i] = InputFunctionCall(&c->inflinfo, values[i],
 												   c->typioparam, c->typmod);
 				st->dnulls[i] = false;
-				st->conv_col = -1;
+				st->conv.col = -1;
 				break;
 		}
 	}
@@ -1224,7 +1303,7 @@ parse_page(UsageScanState *st, UsageCall *call)
 	st->rows = NULL;
 	st->nrows = st->maxrows = st->next_row = 0;
 	st->filling = call;
-	st->parse_url = call->url;
+	st->conv.url = call->url;
 
 	errcb.callback = conversion_error_callback;
 	errcb.arg = st;
@@ -1251,7 +1330,7 @@ parse_page(UsageScanState *st, UsageCall *call)
 	}
 
 	error_context_stack = errcb.previous;
-	st->parse_url = NULL;
+	st->conv.url = NULL;
 }
 
 /*
@@ -1288,6 +1367,10 @@ fetch_next_batch(UsageScanState *st)
 	return false;
 }
 
+/*
+ * IterateForeignScan: the next row, in request, page and item order; the
+ * first call evaluates the parameters and lays out the requests.
+ */
 static TupleTableSlot *
 usageIterateForeignScan(ForeignScanState *node)
 {
@@ -1310,6 +1393,7 @@ usageIterateForeignScan(ForeignScanState *node)
 	return slot;
 }
 
+/* ReScanForeignScan: drop what is in flight; the next row starts over. */
 static void
 usageReScanForeignScan(ForeignScanState *node)
 {
@@ -1319,6 +1403,7 @@ usageReScanForeignScan(ForeignScanState *node)
 	reset_scan(st);
 }
 
+/* EndForeignScan: stop the transfers and free the scan's memory. */
 static void
 usageEndForeignScan(ForeignScanState *node)
 {
@@ -1333,11 +1418,13 @@ usageEndForeignScan(ForeignScanState *node)
 	st->scan_cxt = st->batch_cxt = NULL;
 }
 
+/*
+ * EXPLAIN: the request template of the scan (see explain.c) and its
+ * fan-out.
+ */
 static void
-usageExplainForeignScan(ForeignScanState *node, ExplainState *es)
+explain_request(UsageScanState *st, ForeignScan *fsplan, ExplainState *es)
 {
-	UsageScanState *st = (UsageScanState *) node->fdw_state;
-	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
 	char	   *body = NULL;
 	char	   *legend = NULL;
 	int			fanout;
@@ -1365,7 +1452,7 @@ usageExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		}
 	}
 	request = usage_describe_request(st->opts->endpoint, st->opts, st->cols,
-									 st->natts, conds, exprs,
+									 st->param_col, conds, exprs,
 									 &fanout, &body, &legend);
 	ExplainPropertyText("Request", request, es);
 	if (body)
@@ -1376,40 +1463,56 @@ usageExplainForeignScan(ForeignScanState *node, ExplainState *es)
 		ExplainPropertyInteger("Fan-out", fanout == 1 ? "request" : "requests", fanout, es);
 	else
 		ExplainPropertyText("Fan-out", "known at execution", es);
-
-	if (es->analyze)
-	{
-		if (es->format == EXPLAIN_FORMAT_TEXT)
-		{
-			StringInfoData buf;
-
-			initStringInfo(&buf);
-			appendStringInfo(&buf, "requests=" INT64_FORMAT " retries=" INT64_FORMAT
-							 " pages=" INT64_FORMAT " rows=" INT64_FORMAT
-							 " bytes=" INT64_FORMAT,
-							 st->stats.requests, st->stats.retries, st->pages,
-							 st->rows_returned, st->stats.bytes);
-			if (st->has_total)
-				appendStringInfo(&buf, " total_count=" INT64_FORMAT, st->total_count);
-			if (es->timing)
-				appendStringInfo(&buf, " wait=%.3f ms", st->stats.wait_ms);
-			ExplainPropertyText("HTTP", buf.data, es);
-		}
-		else
-		{
-			ExplainPropertyInteger("HTTP Requests", NULL, st->stats.requests, es);
-			ExplainPropertyInteger("HTTP Retries", NULL, st->stats.retries, es);
-			ExplainPropertyInteger("HTTP Pages", NULL, st->pages, es);
-			ExplainPropertyInteger("HTTP Rows", NULL, st->rows_returned, es);
-			ExplainPropertyInteger("HTTP Response Bytes", NULL, st->stats.bytes, es);
-			if (st->has_total)
-				ExplainPropertyInteger("HTTP Total Count", NULL, st->total_count, es);
-			if (es->timing)
-				ExplainPropertyFloat("HTTP Wait Time", "ms", st->stats.wait_ms, 3, es);
-		}
-	}
 }
 
+/* EXPLAIN ANALYZE: what the scan's HTTP traffic was. */
+static void
+explain_http_stats(UsageScanState *st, ExplainState *es)
+{
+	if (es->format == EXPLAIN_FORMAT_TEXT)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		appendStringInfo(&buf, "requests=" INT64_FORMAT " retries=" INT64_FORMAT
+						 " pages=" INT64_FORMAT " rows=" INT64_FORMAT
+						 " bytes=" INT64_FORMAT,
+						 st->stats.requests, st->stats.retries, st->pages,
+						 st->rows_returned, st->stats.bytes);
+		if (st->has_total)
+			appendStringInfo(&buf, " total_count=" INT64_FORMAT, st->total_count);
+		if (es->timing)
+			appendStringInfo(&buf, " wait=%.3f ms", st->stats.wait_ms);
+		ExplainPropertyText("HTTP", buf.data, es);
+		return;
+	}
+	ExplainPropertyInteger("HTTP Requests", NULL, st->stats.requests, es);
+	ExplainPropertyInteger("HTTP Retries", NULL, st->stats.retries, es);
+	ExplainPropertyInteger("HTTP Pages", NULL, st->pages, es);
+	ExplainPropertyInteger("HTTP Rows", NULL, st->rows_returned, es);
+	ExplainPropertyInteger("HTTP Response Bytes", NULL, st->stats.bytes, es);
+	if (st->has_total)
+		ExplainPropertyInteger("HTTP Total Count", NULL, st->total_count, es);
+	if (es->timing)
+		ExplainPropertyFloat("HTTP Wait Time", "ms", st->stats.wait_ms, 3, es);
+}
+
+/*
+ * ExplainForeignScan: the request template (method, path and query, body,
+ * the placeholders' legend, the fan-out) and, under ANALYZE, the HTTP
+ * traffic of the scan.
+ */
+static void
+usageExplainForeignScan(ForeignScanState *node, ExplainState *es)
+{
+	UsageScanState *st = (UsageScanState *) node->fdw_state;
+
+	explain_request(st, (ForeignScan *) node->ss.ps.plan, es);
+	if (es->analyze)
+		explain_http_stats(st, es);
+}
+
+/* ImportForeignSchema: one foreign table per endpoint (see ddl.c). */
 static List *
 usageImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 {
@@ -1567,15 +1670,27 @@ usageForeignAsyncNotify(AsyncRequest *areq)
  *		The scan side of a batched key join (batchjoin.c)
  *
  * The batched join plans the foreign table's scan as a plain scan whose
- * ForeignPath (and then the plan's fdw_private, third element) lists the
- * parameters its keys supply, as (param, column type, value type) integer
- * lists.  Before each rescan the join hands over the distinct key tuples
+ * ForeignPath (and then the plan's fdw_private, slot
+ * USAGE_PRIVATE_BATCH_KEYS) lists the parameters its keys supply, as
+ * integer lists of UsageBatchKeyField fields.  Before each rescan the join hands over the distinct key tuples
  * of a batch; the scan makes the requests of each tuple in turn, and tells
  * for each row which tuple's request it came from.
  * ----------------------------------------------------------------
  */
 
-/* The batch keys of a plan's fdw_private (NIL: none, NULL). */
+/* One batch key, as an element of the USAGE_PRIVATE_BATCH_KEYS slot. */
+List *
+usage_batch_key_to_list(int param, Oid coltype, Oid valtype)
+{
+	int			fields[USAGE_KEY_NFIELDS];
+
+	fields[USAGE_KEY_PARAM] = param;
+	fields[USAGE_KEY_COLTYPE] = (int) coltype;
+	fields[USAGE_KEY_VALTYPE] = (int) valtype;
+	return usage_int_fields_to_list(fields, USAGE_KEY_NFIELDS);
+}
+
+/* The batch keys of a plan's fdw_private slot (NIL: none, NULL). */
 static UsageBatchKeys *
 batch_keys_from_list(List *list)
 {
@@ -1596,9 +1711,9 @@ batch_keys_from_list(List *list)
 	{
 		List	   *key = (List *) lfirst(lc);
 
-		b->params[k] = intVal(linitial(key));
-		b->coltypes[k] = (Oid) intVal(lsecond(key));
-		b->valtypes[k] = (Oid) intVal(lthird(key));
+		b->params[k] = usage_int_field(key, USAGE_KEY_PARAM);
+		b->coltypes[k] = (Oid) usage_int_field(key, USAGE_KEY_COLTYPE);
+		b->valtypes[k] = (Oid) usage_int_field(key, USAGE_KEY_VALTYPE);
 		get_typlenbyval(b->valtypes[k], &b->typlens[k], &b->typbyvals[k]);
 		k++;
 	}
@@ -1655,7 +1770,7 @@ begin_batch_requests(UsageScanState *st, ExprContext *econtext)
 
 			states = lappend(states, ExecInitExpr((Expr *) c, NULL));
 		}
-		sets = usage_evaluate_params(st->ep, st->opts, st->cols, st->natts,
+		sets = usage_evaluate_params(st->ep, st->opts, st->cols, st->param_col,
 									 conds, states, econtext, &empty);
 		add_calls(st, sets, empty, t);
 	}
@@ -1705,8 +1820,8 @@ usage_batch_key_clause(PlannerInfo *root, RelOptInfo *baserel,
 
 /*
  * The inner scan of a batched join: a plain ForeignPath of baserel whose
- * keys (a List of (param, column type, value type) integer lists) supply
- * their parameters, costed for keys_per_batch keys; *inner tells the join's
+ * keys (a List of usage_batch_key_to_list elements) supply their
+ * parameters, costed for keys_per_batch keys; *inner tells the join's
  * costing about its requests.  NULL when the requests would still lack a
  * parameter.
  */

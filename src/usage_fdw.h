@@ -219,8 +219,6 @@ typedef struct UsageColumn
 	FmgrInfo	inflinfo;
 } UsageColumn;
 
-extern UsageColumn *usage_map_columns(Relation rel, const UsageEndpoint *ep,
-									  bool for_execution);
 
 /* ----------------------------------------------------------------
  *		Pushdown (pushdown.c)
@@ -250,14 +248,49 @@ typedef struct UsageCond
 	Oid			coltype;		/* type of the column compared with */
 } UsageCond;
 
+/*
+ * The planner's private list of a scan (ForeignScan.fdw_private), slot by
+ * slot, as postgres_fdw's FdwScanPrivateIndex.  Plans are copied and may be
+ * read back from their text form, hence plain lists of Integer nodes.
+ */
+typedef enum UsageScanPrivateIndex
+{
+	USAGE_PRIVATE_CONDS,		/* the pushed-down conditions: a list per
+								 * condition, fields by UsageCondField */
+	USAGE_PRIVATE_BATCH_KEYS,	/* the keys a batched join supplies: a list
+								 * per key, fields by UsageBatchKeyField; NIL
+								 * for a scan outside a batched join */
+	USAGE_PRIVATE_NSLOTS
+} UsageScanPrivateIndex;
+
+/* The fields of a condition in fdw_private, each an Integer. */
+typedef enum UsageCondField
+{
+	USAGE_COND_PARAM,			/* UsageCond.param */
+	USAGE_COND_OP,				/* UsageCond.op */
+	USAGE_COND_EXPR_INDEX,		/* UsageCond.expr_index */
+	USAGE_COND_COLTYPE,			/* UsageCond.coltype */
+	USAGE_COND_NFIELDS
+} UsageCondField;
+
+/* The fields of a batch key in fdw_private, each an Integer. */
+typedef enum UsageBatchKeyField
+{
+	USAGE_KEY_PARAM,			/* index in endpoint->params */
+	USAGE_KEY_COLTYPE,			/* type of the parameter's column */
+	USAGE_KEY_VALTYPE,			/* type of the outer value */
+	USAGE_KEY_NFIELDS
+} UsageBatchKeyField;
+
+extern List *usage_int_fields_to_list(const int *fields, int nfields);
+extern int	usage_int_field(List *fields, int field);
+
 /* Result of classifying a relation's clauses. */
 typedef struct UsagePushdown
 {
 	List	   *conds;			/* UsageCond * */
 	List	   *exprs;			/* value expressions */
-	List	   *pushed_clauses; /* RestrictInfos that produced conds */
 	double		fanout;			/* estimated number of requests */
-	bool		contradiction;	/* a constant makes the result empty */
 } UsagePushdown;
 
 extern void usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
@@ -272,7 +305,8 @@ extern bool usage_const_date_range(List *conds, List *exprs, int param,
 								   bool *empty);
 extern int64 usage_datum_to_epoch_ms(Datum d, Oid typid, const char *colname);
 extern Datum usage_coerce_point_in_time(Datum d, Oid from, Oid to);
-extern int	usage_array_elements(Datum d, Oid *elemtype, Datum **elems, bool **nulls);
+extern int	usage_distinct_elements(Datum array, Oid *elemtype, Datum **elems,
+									char ***texts);
 extern List *usage_conds_from_list(List *list);
 
 /* One value of a request parameter, as evaluated at execution time. */
@@ -302,7 +336,8 @@ typedef struct UsageValueSet
 
 extern UsageValueSet *usage_evaluate_params(const UsageEndpoint *ep,
 											UsageOptions *opts,
-											UsageColumn *cols, int natts,
+											UsageColumn *cols,
+											const int *param_col,
 											List *conds, List *expr_states,
 											ExprContext *econtext,
 											bool *empty);
@@ -312,10 +347,28 @@ extern UsageValueSet *usage_evaluate_params(const UsageEndpoint *ep,
  * ----------------------------------------------------------------
  */
 
-extern char *usage_build_url(UsageOptions *opts, const UsageValueSet *sets,
-							 const int *choice);
-extern char *usage_build_body(UsageOptions *opts, const UsageValueSet *sets,
-							  const int *choice);
+/*
+ * What the renderer of a request writes for one parameter, as a value
+ * source gives it: the executor the values of one request, EXPLAIN the
+ * values known at plan time or placeholders.
+ */
+typedef struct UsageRenderValue
+{
+	const char *text;			/* NULL: the request does not carry it */
+	const char *end_text;		/* DATE_RANGE: the upper bound */
+	bool		verbatim;		/* write text as it is (a placeholder, a
+								 * formatted number), not encoded for its
+								 * place */
+} UsageRenderValue;
+
+typedef void (*usage_value_source) (void *arg, int param,
+									UsageRenderValue *value);
+
+extern void usage_render_request(const UsageEndpoint *ep, UsageOptions *opts,
+								 usage_value_source source, void *arg,
+								 StringInfo line, StringInfo body);
+extern void usage_build_request(UsageOptions *opts, const UsageValueSet *sets,
+								const int *choice, char **url, char **body);
 extern void usage_append_url_encoded(StringInfo buf, const char *s);
 extern bool usage_same_origin(const char *url_a, const char *url_b);
 extern char *usage_url_origin(const char *url);
@@ -437,7 +490,7 @@ extern char *usage_json_get_string(const char *body, size_t len,
  */
 
 extern char *usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
-									UsageColumn *cols, int natts,
+									UsageColumn *cols, const int *param_col,
 									List *conds, List *exprs, int *fanout,
 									char **body_out, char **legend_out);
 extern List *usage_import_foreign_schema(ImportForeignSchemaStmt *stmt,
@@ -483,6 +536,7 @@ typedef struct UsageBatchInner
 } UsageBatchInner;
 
 extern bool usage_rel_is_ours(RelOptInfo *rel);
+extern List *usage_batch_key_to_list(int param, Oid coltype, Oid valtype);
 extern bool usage_batch_key_clause(PlannerInfo *root, RelOptInfo *baserel,
 								   RestrictInfo *rinfo, Relids outer_relids,
 								   int *param, Expr **value, Oid *coltype);
