@@ -59,6 +59,14 @@ die() {
 	exit 1
 }
 
+# One "make test" or "make bench" at a time on a machine: "make install" writes
+# into the PostgreSQL installation that every cluster here loads the module
+# from (the same lock as scripts/test.sh).
+if command -v flock >/dev/null 2>&1; then
+	exec 9>"${TMPDIR:-/tmp}/usage_fdw_make_test.lock"
+	flock 9
+fi
+
 # --- 1. packages ------------------------------------------------------------
 say "dependencies"
 bash "$REPO/scripts/deps.sh" || die "installing dependencies failed"
