@@ -42,8 +42,8 @@
 #
 # Environment knobs:
 #   USAGE_FDW_MATRIX_CACHE=dir     chroots and logs (default /var/cache/usage_fdw-matrix)
-#   USAGE_FDW_MATRIX_MIRROR=url    Debian mirror (default: the host's apt sources,
-#                                  else http://deb.debian.org/debian)
+#   USAGE_FDW_MATRIX_MIRROR=url    Debian mirror (default: the one the host's apt
+#                                  sources name; there is no built-in fallback)
 #   USAGE_FDW_MATRIX_OPTIONAL="19" versions reported but not gating (default 19,
 #                                  a release candidate; "" makes all gating)
 #   USAGE_FDW_MATRIX_SOURCE=HEAD   test the committed tree instead of the working tree
@@ -160,9 +160,14 @@ host_mirror() {
 		m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
 			sed -nE 's#^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?(https?://[^[:space:]]+/debian)/?[[:space:]].*#\2#p' | head -n 1)
 	fi
-	echo "${m:-http://deb.debian.org/debian}"
+	echo "$m"
 }
 MIRROR=${USAGE_FDW_MATRIX_MIRROR:-$(host_mirror)}
+if [[ -z "$MIRROR" ]]; then
+	echo "test-matrix: no Debian mirror in the host's apt sources; set USAGE_FDW_MATRIX_MIRROR" >&2
+	echo "test-matrix: 0 passed, 1 failed"
+	exit 1
+fi
 
 # The Debian suite of each version.
 suite_of() {
