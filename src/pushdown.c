@@ -20,8 +20,10 @@
 #include "postgres.h"
 
 #include "access/stratnum.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_am.h"
+#include "catalog/pg_opfamily.h"
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "datatype/timestamp.h"
@@ -92,9 +94,37 @@ value_is_pushable(Expr *expr, RelOptInfo *baserel, Relids outer_relids)
 }
 
 /*
+ * The btree operator families whose operators compare what the request
+ * carries: equality in them is equality of the value's text form (text,
+ * varchar and name under a deterministic collation, the integer types,
+ * uuid, boolean), and the datetime family orders the points in time that a
+ * date range sends.  Other families (citext's case-insensitive equality,
+ * bpchar's that ignores trailing blanks, numeric's 1.0 = 1) are not: their
+ * clauses are checked locally over a wider request.
+ */
+#define USAGE_DATETIME_BTREE_FAM_OID 434	/* datetime_ops */
+#define USAGE_UUID_BTREE_FAM_OID 2968	/* uuid_ops */
+
+static bool
+shippable_opfamily(Oid opfamily)
+{
+	switch (opfamily)
+	{
+		case TEXT_BTREE_FAM_OID:
+		case INTEGER_BTREE_FAM_OID:
+		case BOOL_BTREE_FAM_OID:
+		case USAGE_UUID_BTREE_FAM_OID:
+		case USAGE_DATETIME_BTREE_FAM_OID:
+			return true;
+	}
+	return false;
+}
+
+/*
  * The btree strategy of opno for a column of type coltype, and the operator's
- * right-hand type; 0 when the operator is not a btree comparison operator of
- * the column type's default operator family.
+ * right-hand type; 0 when the operator is not a built-in btree comparison
+ * operator of the column type's default operator family, or when that
+ * family's equality is not equality of the text sent (shippable_opfamily).
  */
 static int
 btree_strategy(Oid opno, Oid coltype, Oid *righttype)
@@ -104,10 +134,10 @@ btree_strategy(Oid opno, Oid coltype, Oid *righttype)
 	int			strategy;
 	Oid			lefttype;
 
-	if (!OidIsValid(opclass))
+	if (!OidIsValid(opclass) || opno >= FirstGenbkiObjectId)
 		return 0;
 	opfamily = get_opclass_family(opclass);
-	if (!op_in_opfamily(opno, opfamily))
+	if (!shippable_opfamily(opfamily) || !op_in_opfamily(opno, opfamily))
 		return 0;
 	get_op_opfamily_properties(opno, opfamily, false, &strategy, &lefttype, righttype);
 	/* varchar columns use text's operators: compare with the opclass type */
@@ -289,42 +319,83 @@ or_values_array(List *values, Oid valtype)
 }
 
 /*
- * "col = a OR col = b": a fan-out, like IN.  Every arm must be an equality
- * on the same (non-range) parameter, with values of one type.
+ * The equality conditions of one arm of an OR: the arm itself, or each
+ * clause of an AND ("(tenant, flow_id) IN (('a', 'x'), ('b', 'y'))" is an
+ * OR of ANDs).  Returns per parameter the value of its first equality (or
+ * NULL) and the type of the column compared; false when the arm holds no
+ * equality at all.
+ */
+static bool
+or_arm_equalities(ClassifyCtx *cx, Expr *arm, Expr **values, Oid *coltypes)
+{
+	UsagePushdown pd = {0};
+	List	   *clauses;
+	ListCell   *lc;
+	bool		found = false;
+
+	clauses = is_andclause(arm) ? ((BoolExpr *) arm)->args : list_make1(arm);
+	foreach(lc, clauses)
+		classify_expr(cx, (Expr *) lfirst(lc), &pd);
+	memset(values, 0, sizeof(Expr *) * cx->ep->nparams);
+	foreach(lc, pd.conds)
+	{
+		UsageCond  *c = (UsageCond *) lfirst(lc);
+
+		if (c->op != USAGE_OP_EQ || values[c->param] != NULL ||
+			cx->ep->params[c->param].kind == USAGE_KIND_DATE_RANGE)
+			continue;
+		values[c->param] = (Expr *) list_nth(pd.exprs, c->expr_index);
+		coltypes[c->param] = c->coltype;
+		found = true;
+	}
+	return found;
+}
+
+/*
+ * An OR whose every arm fixes a parameter by equality ("col = a OR col =
+ * b", "(col, other) IN ((a, x), (b, y))"): a fan-out over the values of
+ * the arms, like IN, for each such parameter.  The requests are a superset
+ * of what the OR asks for (each parameter's values are combined with every
+ * value of the others); the OR itself is checked locally.
  */
 static void
 classify_or_of_equalities(ClassifyCtx *cx, BoolExpr *clause, UsagePushdown *pd)
 {
-	List	   *values = NIL;
-	int			or_param = -1;
-	Oid			or_coltype = InvalidOid;
-	Oid			valtype = InvalidOid;
+	int			nparams = cx->ep->nparams;
+	List	  **values = palloc0(sizeof(List *) * nparams);
+	bool	   *common = palloc(sizeof(bool) * nparams);
+	Expr	  **arm_values = palloc(sizeof(Expr *) * nparams);
+	Oid		   *coltypes = palloc(sizeof(Oid) * nparams);
 	ListCell   *lc;
 
+	memset(common, true, sizeof(bool) * nparams);
 	foreach(lc, clause->args)
 	{
-		UsagePushdown arm = {0};
-		UsageCond  *c;
-		Expr	   *v;
+		if (!or_arm_equalities(cx, (Expr *) lfirst(lc), arm_values, coltypes))
+			return;
+		for (int p = 0; p < nparams; p++)
+		{
+			Expr	   *v = arm_values[p];
 
-		classify_expr(cx, (Expr *) lfirst(lc), &arm);
-		if (list_length(arm.conds) != 1)
-			return;
-		c = (UsageCond *) linitial(arm.conds);
-		v = (Expr *) linitial(arm.exprs);
-		if (c->op != USAGE_OP_EQ ||
-			cx->ep->params[c->param].kind == USAGE_KIND_DATE_RANGE ||
-			(or_param >= 0 && c->param != or_param) ||
-			(OidIsValid(valtype) && exprType((Node *) v) != valtype))
-			return;
-		or_param = c->param;
-		or_coltype = c->coltype;
-		valtype = exprType((Node *) v);
-		values = lappend(values, v);
+			if (v == NULL ||
+				(values[p] != NIL &&
+				 exprType((Node *) v) != exprType(linitial(values[p]))))
+				common[p] = false;
+			else
+				values[p] = lappend(values[p], v);
+		}
 	}
-	if (or_param >= 0 && OidIsValid(get_array_type(valtype)))
-		add_cond(pd, or_param, USAGE_OP_ANY, or_values_array(values, valtype),
-				 or_coltype);
+	for (int p = 0; p < nparams; p++)
+	{
+		Oid			valtype;
+
+		if (!common[p] || values[p] == NIL)
+			continue;
+		valtype = exprType(linitial(values[p]));
+		if (OidIsValid(get_array_type(valtype)))
+			add_cond(pd, p, USAGE_OP_ANY, or_values_array(values[p], valtype),
+					 coltypes[p]);
+	}
 }
 
 /* The condition operator of a btree strategy (-1 for none). */
@@ -421,10 +492,41 @@ classify_saop(ClassifyCtx *cx, ScalarArrayOpExpr *saop, UsagePushdown *pd)
 				   value, righttype);
 }
 
+/*
+ * "col IS NOT DISTINCT FROM value", value a non-null constant: the same as
+ * "col = value" (a NULL value would ask for the rows where col is NULL,
+ * which no request can fetch by itself).
+ */
+static void
+classify_not_distinct(ClassifyCtx *cx, DistinctExpr *dist, UsagePushdown *pd)
+{
+	UsagePushdown eq = {0};
+	Node	   *value;
+
+	if (list_length(dist->args) != 2)
+		return;
+	value = column_of(linitial(dist->args), cx->baserel) > 0 ?
+		lsecond(dist->args) : linitial(dist->args);
+	if (!IsA(value, Const) || ((Const *) value)->constisnull)
+		return;
+	classify_comparison(cx, (OpExpr *) dist, &eq);
+	if (list_length(eq.conds) != 1 ||
+		((UsageCond *) linitial(eq.conds))->op != USAGE_OP_EQ)
+		return;
+	add_cond(pd, ((UsageCond *) linitial(eq.conds))->param, USAGE_OP_EQ,
+			 (Expr *) linitial(eq.exprs),
+			 ((UsageCond *) linitial(eq.conds))->coltype);
+}
+
 /* Classify one clause expression (see usage_classify_clause). */
 static void
 classify_expr(ClassifyCtx *cx, Expr *clause, UsagePushdown *pd)
 {
+	if (is_notclause(clause) && IsA(get_notclausearg(clause), DistinctExpr))
+	{
+		classify_not_distinct(cx, (DistinctExpr *) get_notclausearg(clause), pd);
+		return;
+	}
 	if (classify_boolean(cx, clause, pd))
 		return;
 	if (is_orclause(clause))

@@ -80,6 +80,7 @@ typedef struct UsagePlanInfo
 	Selectivity local_sel;		/* of the clauses not pushed down */
 	Bitmapset  *tested;			/* parameters whose echo column a clause
 								 * tests: every request must carry them */
+	Bitmapset  *join_params;	/* parameters a join clause could supply */
 } UsagePlanInfo;
 
 /* one logical request: a combination of parameter values, and its pages */
@@ -426,6 +427,15 @@ report_missing_param(UsagePlanInfo *info, int p)
 				 errmsg("endpoint \"%s\" requires parameter \"%s\", but foreign table %s has no column for it",
 						ep->name, def->key, info->opts->table_name),
 				 errhint("Add a column whose json_key is \"%s\".", def->key)));
+	if (bms_is_member(p, info->join_params))
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("a query on foreign table %s takes \"%s\" from a join that PostgreSQL cannot run as a nested loop over the table",
+						info->opts->table_name, colname),
+				 errdetail("Endpoint \"%s\" needs the request parameter \"%s\" in every request; a semi-join (EXISTS, IN) whose values come from two relations, or a FULL or RIGHT join, cannot pass them to the scan.",
+						   ep->name, def->api_name),
+				 errhint("Write it as an inner join (with DISTINCT if need be), or give \"%s\" in WHERE.",
+						 colname)));
 	if (!def->required)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
@@ -571,6 +581,7 @@ pushable_join_clause(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info
 {
 	UsagePushdown tmp = {0};
 	Relids		outer;
+	ListCell   *lc;
 
 	if (!join_clause_is_movable_to(rinfo, baserel))
 		return NULL;
@@ -579,6 +590,9 @@ pushable_join_clause(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info
 		return NULL;
 	usage_classify_clause(root, baserel, info->opts->endpoint, info->cols,
 						  rinfo, outer, &tmp);
+	foreach(lc, tmp.conds)
+		info->join_params = bms_add_member(info->join_params,
+										   ((UsageCond *) lfirst(lc))->param);
 	return tmp.conds != NIL ? outer : NULL;
 }
 
@@ -606,13 +620,32 @@ add_scan_path(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info,
 										   startup, total, required_outer));
 }
 
+/* at most this many sets of outer relations get a parameterized path */
+#define USAGE_MAX_PARAMETERIZATIONS 16
+
+/* Add outer to the list of sets of relations, unless it is there. */
+static List *
+add_outer_set(List *outers, Relids outer)
+{
+	ListCell   *lc;
+
+	foreach(lc, outers)
+	{
+		if (bms_equal((Relids) lfirst(lc), outer))
+			return outers;
+	}
+	if (list_length(outers) >= USAGE_MAX_PARAMETERIZATIONS)
+		return outers;
+	return lappend(outers, outer);
+}
+
 /*
- * Add to ppis the parameterization of the join clauses that would become
- * pushed-down conditions.
+ * Add to outers the sets of outer relations of the join clauses that would
+ * become pushed-down conditions.
  */
 static List *
-add_join_clause_ppis(PlannerInfo *root, RelOptInfo *baserel,
-					 UsagePlanInfo *info, List *clauses, List *ppis)
+add_join_clause_outers(PlannerInfo *root, RelOptInfo *baserel,
+					   UsagePlanInfo *info, List *clauses, List *outers)
 {
 	ListCell   *lc;
 
@@ -621,41 +654,62 @@ add_join_clause_ppis(PlannerInfo *root, RelOptInfo *baserel,
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
 		Relids		outer = pushable_join_clause(root, baserel, info, rinfo);
 
-		if (outer == NULL)
-			continue;
-		outer = bms_union(outer, baserel->lateral_relids);
-		ppis = list_append_unique_ptr(ppis,
-									  get_baserel_parampathinfo(root, baserel, outer));
+		if (outer != NULL)
+			outers = add_outer_set(outers,
+								   bms_union(outer, baserel->lateral_relids));
 	}
-	return ppis;
+	return outers;
+}
+
+/*
+ * The unions of the sets: parameters may come from several relations at
+ * once (tenant_id from tenants, consumable_code from codes), and only the
+ * parameterization by all of them gives every required parameter.  As
+ * postgres_fdw does for its join clauses, the planner then joins the
+ * suppliers first, or uses the star-schema nested loop.
+ */
+static List *
+union_outer_sets(List *outers)
+{
+	for (int i = 1; i < list_length(outers); i++)
+	{
+		for (int j = 0; j < i; j++)
+			outers = add_outer_set(outers,
+								   bms_union((Relids) list_nth(outers, i),
+											 (Relids) list_nth(outers, j)));
+	}
+	return outers;
 }
 
 /*
  * The parameterizations worth a path: those of the join clauses (of the
  * relation's joininfo, or implied by an equivalence class) on parameter
- * columns.
+ * columns, and their unions.
  */
 static List *
 parameterizations(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info)
 {
-	List	   *ppis = add_join_clause_ppis(root, baserel, info,
-											baserel->joininfo, NIL);
+	List	   *outers = add_join_clause_outers(root, baserel, info,
+												baserel->joininfo, NIL);
+	List	   *ppis = NIL;
+	ListCell   *lc;
 
-	if (!baserel->has_eclass_joins)
-		return ppis;
-	for (int i = 0; i < info->natts; i++)
+	for (int i = 0; i < info->natts && baserel->has_eclass_joins; i++)
 	{
 		AttrNumber	attno = i + 1;
 
 		if (info->cols[i].kind == USAGE_COL_DROPPED || info->cols[i].param < 0)
 			continue;
-		ppis = add_join_clause_ppis(root, baserel, info,
-									generate_implied_equalities_for_column(root, baserel,
-																		   ec_member_is_column,
-																		   &attno,
-																		   baserel->lateral_referencers),
-									ppis);
+		outers = add_join_clause_outers(root, baserel, info,
+										generate_implied_equalities_for_column(root, baserel,
+																			   ec_member_is_column,
+																			   &attno,
+																			   baserel->lateral_referencers),
+										outers);
 	}
+	foreach(lc, union_outer_sets(outers))
+		ppis = lappend(ppis, get_baserel_parampathinfo(root, baserel,
+													   (Relids) lfirst(lc)));
 	return ppis;
 }
 
@@ -717,6 +771,29 @@ usageGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 }
 
 /*
+ * The echo columns that no request of a scan with these conditions
+ * carries and that then read NULL (not the API's documented default), as
+ * a list of Integer attribute numbers.
+ */
+static List *
+unsent_echo_columns(UsagePlanInfo *info, List *supplied)
+{
+	const UsageEndpoint *ep = info->opts->endpoint;
+	List	   *result = NIL;
+
+	for (int i = 0; i < info->natts; i++)
+	{
+		int			p = info->cols[i].param;
+
+		if (info->cols[i].kind == USAGE_COL_ECHO &&
+			ep->params[p].absent_echo == NULL &&
+			!usage_param_supplied(ep, info->opts, supplied, p))
+			result = lappend(result, makeInteger(i + 1));
+	}
+	return result;
+}
+
+/*
  * GetForeignPlan: the ForeignScan of the chosen path.  Its clauses (and a
  * batched join's keys) give the pushed-down conditions, whose value
  * expressions go into fdw_exprs and the rest into fdw_private (see
@@ -759,7 +836,8 @@ usageGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		report_missing_param(info, missing);
 
 	/* the slots of UsageScanPrivateIndex, in order */
-	fdw_private = list_make2(usage_conds_to_list(pd.conds), batch_keys);
+	fdw_private = list_make3(usage_conds_to_list(pd.conds), batch_keys,
+							 unsent_echo_columns(info, supplied));
 	Assert(list_length(fdw_private) == USAGE_PRIVATE_NSLOTS);
 
 	return make_foreignscan(tlist,
@@ -831,6 +909,26 @@ reset_scan(UsageScanState *st)
 }
 
 /*
+ * Refuse a statement that tests, above this scan, an echo column that no
+ * request of the scan carries (see echo_check.c).  Also for EXPLAIN: the
+ * plan is refused as the planner refuses a test at the scan.
+ */
+static void
+check_echo_tests(ForeignScanState *node)
+{
+	ForeignScan *fsplan = (ForeignScan *) node->ss.ps.plan;
+	UsageScanState *st = (UsageScanState *) node->fdw_state;
+	Bitmapset  *unsent = NULL;
+	ListCell   *lc;
+
+	foreach(lc, (List *) list_nth(fsplan->fdw_private, USAGE_PRIVATE_UNSENT_ECHO))
+		unsent = bms_add_member(unsent, intVal(lfirst(lc)));
+	usage_check_echo_tests(node->ss.ps.state->es_plannedstmt,
+						   fsplan->scan.scanrelid, unsent,
+						   RelationGetRelid(st->rel), st->opts->table_name);
+}
+
+/*
  * BeginForeignScan: read the plan's fdw_private, map the columns and, unless
  * only EXPLAIN is run, get the user's credentials and set up the scan's
  * memory contexts.  No request is sent before the first tuple is asked for.
@@ -857,6 +955,7 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 						   &st->param_col);
 	st->batch = batch_keys_from_list(list_nth(fsplan->fdw_private,
 											  USAGE_PRIVATE_BATCH_KEYS));
+	check_echo_tests(node);
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;

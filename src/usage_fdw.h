@@ -17,6 +17,8 @@
  *	json_tuple.c	PostgreSQL's JSON parser turning response items into rows
  *	explain.c		EXPLAIN output
  *	ddl.c			IMPORT FOREIGN SCHEMA and the DDL checks of the event trigger
+ *	echo_check.c	tests of an echo column that PostgreSQL evaluates above
+ *					its scan, where no request carries its parameter
  *	usage_fdw.c		the FDW handler: planning and execution, asynchronous
  *					execution under an Append
  *	batchjoin.c		the batched key join (a CustomScan join path)
@@ -260,6 +262,10 @@ typedef enum UsageScanPrivateIndex
 	USAGE_PRIVATE_BATCH_KEYS,	/* the keys a batched join supplies: a list
 								 * per key, fields by UsageBatchKeyField; NIL
 								 * for a scan outside a batched join */
+	USAGE_PRIVATE_UNSENT_ECHO,	/* the attribute numbers (Integers) of the
+								 * echo columns that no request carries:
+								 * they read NULL, and no test above the
+								 * scan may read them (echo_check.c) */
 	USAGE_PRIVATE_NSLOTS
 } UsageScanPrivateIndex;
 
@@ -485,7 +491,7 @@ extern char *usage_json_get_string(const char *body, size_t len,
 								   const char *key, bool *found);
 
 /* ----------------------------------------------------------------
- *		EXPLAIN (explain.c), DDL (ddl.c)
+ *		EXPLAIN (explain.c), echo tests (echo_check.c), DDL (ddl.c)
  * ----------------------------------------------------------------
  */
 
@@ -493,6 +499,9 @@ extern char *usage_describe_request(const UsageEndpoint *ep, UsageOptions *opts,
 									UsageColumn *cols, const int *param_col,
 									List *conds, List *exprs, int *fanout,
 									char **body_out, char **legend_out);
+extern void usage_check_echo_tests(PlannedStmt *stmt, Index scanrelid,
+								   Bitmapset *unsent, Oid relid,
+								   const char *table_name);
 extern List *usage_import_foreign_schema(ImportForeignSchemaStmt *stmt,
 										 Oid serverOid);
 extern Datum usage_fdw_handler(PG_FUNCTION_ARGS);	/* usage_fdw.c */
