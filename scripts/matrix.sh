@@ -50,6 +50,8 @@
 #   USAGE_FDW_MATRIX_TIMEOUT=s     limit per version for make test (default 1200)
 #   USAGE_FDW_MATRIX_MAX_AGE=d     remake chroots older than d days (default 14)
 #   USAGE_FDW_MATRIX_REFRESH=1     remake the chroots now
+#   USAGE_FDW_MATRIX_PREPARE_ONLY=1  make the chroots and install the packages,
+#                                  then stop (no make test)
 #   USAGE_FDW_MATRIX_WARNINGS_OK=1 do not count compiler warnings as a failure
 #   USAGE_FDW_MATRIX_FILTER_CURL=1 ignore expected-output lines that differ only
 #                                  by libcurl's error texts (see curl_filter below)
@@ -507,6 +509,12 @@ trap 'stop_preps 143' TERM
 for p in "${PREP_PIDS[@]}"; do wait "$p" || true; done
 trap 'outer_stop 130' INT
 trap 'outer_stop 143' TERM
+if [[ -n "${USAGE_FDW_MATRIX_PREPARE_ONLY:-}" ]]; then
+	for v in "${VERSIONS[@]}"; do
+		log "PG $v: prepared (rc seconds: $(cat "$CACHE/logs/pg$v.prep" 2>/dev/null))"
+	done
+	exit 0
+fi
 
 # phase 2: make test, one version at a time (the tests measure time and load)
 for v in "${VERSIONS[@]}"; do
