@@ -219,3 +219,38 @@ DROP FOREIGN TABLE flows_b2;
 DROP FUNCTION batch_vs_nestloop(text);
 \! python3 test/mockctl.py reset
 RESET timezone;
+
+-- the scan's own fan-out is known only at execution: a batch takes the keys
+-- that fit under the per-scan request limit, the rest go to another rescan
+-- (100 keys x 201 tenants = 20100 requests: three rescans, no error)
+CREATE TABLE k100 AS SELECT 'nf-' || g AS id FROM generate_series(1, 95) g
+  UNION ALL (SELECT DISTINCT flow_id FROM usage.cloud_flow_connection_usage
+              WHERE tenant = 'contoso' ORDER BY 1 LIMIT 5);
+CREATE TABLE tn201 AS SELECT 't' || g AS name FROM generate_series(1, 200) g UNION ALL SELECT 'contoso';
+ANALYZE k100, tn201;
+CREATE FUNCTION plan_has_batched_join(query text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE line text;
+BEGIN
+  FOR line IN EXECUTE 'EXPLAIN (COSTS OFF) ' || query LOOP
+    IF line LIKE '%UsageBatchedJoin%' THEN RETURN true; END IF;
+  END LOOP;
+  RETURN false;
+END $$;
+SELECT plan_has_batched_join($$SELECT count(*) FROM k100 k JOIN usage.cloud_flow_connection_usage u
+  ON u.flow_id = k.id WHERE u.tenant = ANY (ARRAY(SELECT name FROM tn201))$$);
+SELECT count(*) FROM usage.cloud_flow_connection_usage
+ WHERE tenant = 'contoso' AND flow_id IN (SELECT id FROM k100);
+SELECT array_agg(name)::text AS tns FROM tn201 \gset
+PREPARE k_tn(text[]) AS
+SELECT count(*) FROM k100 k JOIN usage.cloud_flow_connection_usage u ON u.flow_id = k.id
+ WHERE u.tenant = ANY ($1);
+SET plan_cache_mode = force_generic_plan;
+SELECT plan_has_batched_join(format('EXECUTE k_tn(%L)', :'tns'));
+EXECUTE k_tn(:'tns');
+RESET plan_cache_mode;
+SET usage_fdw.enable_batched_join = off;
+EXECUTE k_tn(:'tns');
+RESET usage_fdw.enable_batched_join;
+DEALLOCATE k_tn;
+DROP TABLE k100, tn201;
+DROP FUNCTION plan_has_batched_join(text);

@@ -16,12 +16,15 @@
  * output and the join clauses need (custom_scan_tlist, as postgres_fdw's
  * foreign joins use fdw_scan_tlist).
  *
- * Execution: up to batch_size outer rows are read into a batch; the key
- * expressions are evaluated for each, and the distinct non-NULL key tuples
- * (compared by their text, which is what the request carries) are handed
- * to the foreign scan, which is rescanned: it makes the requests of every
- * tuple (max_concurrency at a time, with paging and retries as usual) and
- * tells for each row which tuple's request returned it.  Each outer row is
+ * Execution: up to batch_size outer rows (at most work_mem of them) are
+ * read into a batch; the key expressions are evaluated for each, and the
+ * distinct non-NULL key tuples (compared by their text, which is what the
+ * request carries) are offered to the foreign scan, which tells how many
+ * it can take under its per-scan request limit (its own IN lists are known
+ * only now) and is rescanned for those, then for the rest: it makes the
+ * requests of every tuple (max_concurrency at a time, with paging and
+ * retries as usual) and tells for each row which tuple's request returned
+ * it.  Each outer row is
  * then joined with the rows of its own tuple's request, applying every join
  * clause, the key equalities included: exactly what a nested loop over a
  * parameterized scan would return, in the same order.  Memory is bounded
@@ -323,8 +326,9 @@ batch_join_keys(PlannerInfo *root, RelOptInfo *joinrel, RelOptInfo *outerrel,
  * Cost the batched join into cpath, and the inner path's batch: the outer
  * path, then per batch one fan-out of its distinct keys (max_concurrency at
  * a time, each request with its pages), the rows fetched, and the local
- * join.  A batch holds at most as many keys as the requests-per-scan limit
- * allows with the scan's own fan-out.  Returns the batch size.
+ * join.  Returns the batch size (the table's batch_size: how many keys
+ * one rescan of the scan can take is known only at execution, see
+ * usage_batch_offer).
  */
 static double
 cost_batch_join(PlannerInfo *root, RelOptInfo *joinrel, Path *outer_path,
@@ -347,8 +351,7 @@ cost_batch_join(PlannerInfo *root, RelOptInfo *joinrel, Path *outer_path,
 	outer_rows = Max(outer_path->rows, 1);
 	ndistinct = estimate_num_groups(root, bk->key_exprs, outer_rows, NULL, NULL);
 	ndistinct = Max(Min(ndistinct, outer_rows), 1);
-	batch_size = Min(inner->batch_size,
-					 Max(floor(USAGE_MAX_REQUESTS_PER_SCAN / inner->fanout), 1));
+	batch_size = inner->batch_size;
 	batch_rows = Min(batch_size, outer_rows);
 	nbatches = ceil(outer_rows / batch_size);
 	keys_per_batch = Min(batch_rows, ndistinct);
@@ -693,13 +696,86 @@ outer_key_tuple(BatchJoinState *bs)
 }
 
 /*
- * Read the next batch: up to batch_size outer rows and their key tuples,
- * then every row of the requests of those tuples, grouped by tuple.
+ * Read outer rows into the batch, up to batch_size rows and at most
+ * work_mem of them (at least one), each with its key tuple.
+ */
+static void
+read_outer_rows(BatchJoinState *bs)
+{
+	ExprContext *econtext = bs->css.ss.ps.ps_ExprContext;
+	Size		bytes = 0;
+
+	while (bs->nouter < bs->batch_size &&
+		   (bs->nouter == 0 || bytes < (Size) work_mem * 1024))
+	{
+		TupleTableSlot *slot;
+		MemoryContext old;
+		int			i = bs->nouter;
+
+		CHECK_FOR_INTERRUPTS();
+		slot = ExecProcNode(bs->outer_ps);
+		if (TupIsNull(slot))
+		{
+			bs->outer_done = true;
+			break;
+		}
+		old = MemoryContextSwitchTo(bs->batch_cxt);
+		bs->outer_rows[i] = ExecCopySlotMinimalTuple(slot);
+		MemoryContextSwitchTo(old);
+		bytes += GetMemoryChunkSpace(bs->outer_rows[i]);
+		bs->nouter++;
+
+		ResetExprContext(econtext);
+		fill_scan_slot(bs, bs->outer_rows[i], NULL);
+		bs->outer_tuple[i] = outer_key_tuple(bs);
+	}
+}
+
+/*
+ * Rescan the foreign table for key tuples first .. first + n - 1 of the
+ * batch, and keep each row with its tuple.
+ */
+static void
+fetch_inner_rows(BatchJoinState *bs, int first, int n)
+{
+	usage_batch_set_keys(bs->inner_ps, n, &bs->tuple_values[first * bs->nkeys]);
+	ExecReScan(bs->inner_ps);
+	for (;;)
+	{
+		TupleTableSlot *slot = ExecProcNode(bs->inner_ps);
+		MemoryContext old;
+		int			t;
+
+		if (TupIsNull(slot))
+			break;
+		t = usage_batch_row_tuple(bs->inner_ps);
+		if (t < 0 || t >= n)
+			elog(ERROR, "usage_fdw: a row of the batched join's scan belongs to no key");
+		t += first;
+		old = MemoryContextSwitchTo(bs->batch_cxt);
+		if (bs->ninner[t] == bs->maxinner[t])
+		{
+			bs->maxinner[t] = Max(8, bs->maxinner[t] * 2);
+			bs->inner_rows[t] = bs->inner_rows[t] ?
+				repalloc(bs->inner_rows[t], sizeof(MinimalTuple) * bs->maxinner[t]) :
+				palloc(sizeof(MinimalTuple) * bs->maxinner[t]);
+		}
+		bs->inner_rows[t][bs->ninner[t]++] = ExecCopySlotMinimalTuple(slot);
+		MemoryContextSwitchTo(old);
+	}
+	bs->ncalls += usage_batch_calls(bs->inner_ps);
+}
+
+/*
+ * Read the next batch: up to batch_size outer rows (and at most work_mem
+ * of them) and their key tuples, then every row of the requests of those
+ * tuples, grouped by tuple: one rescan of the foreign table for as many
+ * tuples as it can take under the per-scan request limit, and again for
+ * the rest.
  */
 static void
 load_batch(BatchJoinState *bs)
 {
-	ExprContext *econtext = bs->css.ss.ps.ps_ExprContext;
 	MemoryContext old;
 	HASHCTL		ctl;
 
@@ -720,27 +796,7 @@ load_batch(BatchJoinState *bs)
 	bs->nouter = 0;
 	bs->ntuples = 0;
 
-	while (bs->nouter < bs->batch_size)
-	{
-		TupleTableSlot *slot;
-		int			i = bs->nouter;
-
-		CHECK_FOR_INTERRUPTS();
-		slot = ExecProcNode(bs->outer_ps);
-		if (TupIsNull(slot))
-		{
-			bs->outer_done = true;
-			break;
-		}
-		old = MemoryContextSwitchTo(bs->batch_cxt);
-		bs->outer_rows[i] = ExecCopySlotMinimalTuple(slot);
-		MemoryContextSwitchTo(old);
-		bs->nouter++;
-
-		ResetExprContext(econtext);
-		fill_scan_slot(bs, bs->outer_rows[i], NULL);
-		bs->outer_tuple[i] = outer_key_tuple(bs);
-	}
+	read_outer_rows(bs);
 	if (bs->nouter == 0)
 		return;
 	bs->nbatches++;
@@ -750,35 +806,19 @@ load_batch(BatchJoinState *bs)
 	bs->maxinner = palloc0(sizeof(int) * Max(bs->ntuples, 1));
 	bs->inner_rows = palloc0(sizeof(MinimalTuple *) * Max(bs->ntuples, 1));
 	MemoryContextSwitchTo(old);
-	if (bs->ntuples == 0)
-		return;					/* no key: nothing to ask */
 
-	/* one fan-out for the batch's keys */
+	/*
+	 * One fan-out for the batch's keys; in several rescans when the scan's
+	 * own fan-out would take them over the per-scan request limit.
+	 */
 	bs->nkeys_sent += bs->ntuples;
-	usage_batch_set_keys(bs->inner_ps, bs->ntuples, bs->tuple_values);
-	ExecReScan(bs->inner_ps);
-	for (;;)
+	for (int first = 0, n; first < bs->ntuples; first += n)
 	{
-		TupleTableSlot *slot = ExecProcNode(bs->inner_ps);
-		int			t;
+		Datum	   *values = &bs->tuple_values[first * bs->nkeys];
 
-		if (TupIsNull(slot))
-			break;
-		t = usage_batch_row_tuple(bs->inner_ps);
-		if (t < 0 || t >= bs->ntuples)
-			elog(ERROR, "usage_fdw: a row of the batched join's scan belongs to no key");
-		old = MemoryContextSwitchTo(bs->batch_cxt);
-		if (bs->ninner[t] == bs->maxinner[t])
-		{
-			bs->maxinner[t] = Max(8, bs->maxinner[t] * 2);
-			bs->inner_rows[t] = bs->inner_rows[t] ?
-				repalloc(bs->inner_rows[t], sizeof(MinimalTuple) * bs->maxinner[t]) :
-				palloc(sizeof(MinimalTuple) * bs->maxinner[t]);
-		}
-		bs->inner_rows[t][bs->ninner[t]++] = ExecCopySlotMinimalTuple(slot);
-		MemoryContextSwitchTo(old);
+		n = usage_batch_offer(bs->inner_ps, bs->ntuples - first, values);
+		fetch_inner_rows(bs, first, n);
 	}
-	bs->ncalls += usage_batch_calls(bs->inner_ps);
 }
 
 /*

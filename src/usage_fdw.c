@@ -1842,37 +1842,117 @@ batch_key_conds(UsageBatchKeys *batch, int expr_base, UsageCondOp op)
 }
 
 /*
+ * The scan's own conditions plus "param = key" for each key of a batched
+ * join, the keys' values being the expressions after the scan's own.
+ */
+static List *
+batch_conds(UsageScanState *st)
+{
+	return list_concat(list_copy(st->conds),
+					   batch_key_conds(st->batch, list_length(st->expr_states),
+									   USAGE_OP_EQ));
+}
+
+/*
+ * The value sets of key tuple t of values (conds from batch_conds),
+ * evaluated like any scan's (bindings, dedup, contradictions).
+ */
+static UsageValueSet *
+batch_tuple_sets(UsageScanState *st, ExprContext *econtext, List *conds,
+				 Datum *values, int t, bool *empty)
+{
+	UsageBatchKeys *b = st->batch;
+	List	   *states = list_copy(st->expr_states);
+
+	for (int k = 0; k < b->nkeys; k++)
+	{
+		Const	   *c = makeConst(b->valtypes[k], -1, InvalidOid,
+								  b->typlens[k], values[t * b->nkeys + k],
+								  false, b->typbyvals[k]);
+
+		states = lappend(states, ExecInitExpr((Expr *) c, NULL));
+	}
+	return usage_evaluate_params(st->ep, st->opts, st->cols, st->param_col,
+								 conds, states, econtext, empty);
+}
+
+/*
  * The requests of a rescan under a batched join: for each key tuple of the
- * batch, the scan's own conditions plus "param = key" for each key,
- * evaluated like any scan's (bindings, dedup, contradictions), and the
- * calls of that tuple.  No tuple, no request.
+ * batch, the calls of its value sets.  No tuple, no request.
  */
 static void
 begin_batch_requests(UsageScanState *st, ExprContext *econtext)
 {
-	UsageBatchKeys *b = st->batch;
-	int			nexprs = list_length(st->expr_states);
-	List	   *conds = list_concat(list_copy(st->conds),
-									batch_key_conds(b, nexprs, USAGE_OP_EQ));
+	List	   *conds = batch_conds(st);
 
-	for (int t = 0; t < b->ntuples; t++)
+	for (int t = 0; t < st->batch->ntuples; t++)
 	{
-		List	   *states = list_copy(st->expr_states);
-		UsageValueSet *sets;
 		bool		empty;
+		UsageValueSet *sets = batch_tuple_sets(st, econtext, conds,
+											   st->batch->values, t, &empty);
 
-		for (int k = 0; k < b->nkeys; k++)
-		{
-			Const	   *c = makeConst(b->valtypes[k], -1, InvalidOid,
-									  b->typlens[k], b->values[t * b->nkeys + k],
-									  false, b->typbyvals[k]);
-
-			states = lappend(states, ExecInitExpr((Expr *) c, NULL));
-		}
-		sets = usage_evaluate_params(st->ep, st->opts, st->cols, st->param_col,
-									 conds, states, econtext, &empty);
 		add_calls(st, sets, empty, t);
 	}
+}
+
+/*
+ * The calls one set of values makes: its combinations that can hold (as
+ * add_calls lays them out).
+ */
+static double
+count_calls(const UsageEndpoint *ep, UsageValueSet *sets, bool empty)
+{
+	double		n = empty ? 0 : 1;
+	int		   *choice = palloc(sizeof(int) * Max(ep->nparams, 1));
+	double		holding = 0;
+
+	for (int p = 0; p < ep->nparams && n > 0; p++)
+		n *= Max(sets[p].nvalues, 1);
+	if (n > USAGE_MAX_REQUESTS_PER_SCAN)
+		return n;
+	for (int k = 0; k < (int) n; k++)
+	{
+		combination(ep, sets, k, choice);
+		if (combination_holds(ep, sets, choice))
+			holding++;
+	}
+	return holding;
+}
+
+/*
+ * The batched join offers the scan ntuples key tuples: how many of them,
+ * from the first, can one rescan take without more than the per-scan
+ * limit of requests?  Known only now: the scan's own IN lists may come
+ * from a subquery or a parameter.  At least one, so that a single tuple
+ * over the limit fails as the plain plan would.
+ */
+int
+usage_batch_offer(PlanState *ps, int ntuples, Datum *values)
+{
+	ForeignScanState *node = (ForeignScanState *) ps;
+	UsageScanState *st = (UsageScanState *) node->fdw_state;
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext,
+											  "usage_fdw batch offer",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	List	   *conds = batch_conds(st);
+	double		total = 0;
+	int			n;
+
+	for (n = 0; n < ntuples; n++)
+	{
+		bool		empty;
+		UsageValueSet *sets = batch_tuple_sets(st, ps->ps_ExprContext, conds,
+											   values, n, &empty);
+		double		calls = count_calls(st->ep, sets, empty);
+
+		if (n > 0 && total + calls > USAGE_MAX_REQUESTS_PER_SCAN)
+			break;
+		total += calls;
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	return Max(n, 1);
 }
 
 /* Is the relation a foreign table of usage_fdw? */

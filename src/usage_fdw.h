@@ -553,6 +553,7 @@ extern ForeignPath *usage_batch_inner_path(PlannerInfo *root, RelOptInfo *basere
 										   List *keys, double keys_per_batch,
 										   UsageBatchInner *inner);
 extern bool usage_is_batch_scan(PlanState *ps, int nkeys);
+extern int	usage_batch_offer(PlanState *ps, int ntuples, Datum *values);
 extern void usage_batch_set_keys(PlanState *ps, int ntuples, Datum *values);
 extern int	usage_batch_row_tuple(PlanState *ps);
 extern int	usage_batch_calls(PlanState *ps);

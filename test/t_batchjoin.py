@@ -13,7 +13,12 @@ AvePoint table, against 0.3 s of API latency, runs its requests concurrently.
     8 (the default) for the standard table, 3 for a table with the option
     max_concurrency '3' (14 waves, 4.2 s: the bound there is 75%, 9 s);
   - the same join with usage_fdw.enable_batched_join off is a nested loop
-    and gives the same rows (run without latency, to keep the test short).
+    and gives the same rows (run without latency, to keep the test short);
+  - memory: 300 outer rows of 1 MiB each under batch_size 10000 and
+    work_mem 4MB: a batch stops taking outer rows at work_mem, so the
+    backend's peak RSS (VmHWM) grows by far less than the 300 MiB a batch of
+    all of them would hold (bound: 64 MiB, generous; the nested loop needs
+    about 32 MiB for the same query).
 
 Environment (scripts/test.sh, or scripts/cluster.sh's env.sh): PGHOST,
 PGPORT, PGUSER, MOCK_URL.  Uses the shared mock: resets it at the start and
@@ -113,6 +118,81 @@ def batched_run(table, conc, share):
           1 < peak <= conc)
 
 
+MEMORY_SETUP = r"""
+CREATE FOREIGN TABLE IF NOT EXISTS flows_b10k (flow_id text, connection_id text)
+  SERVER avepoint OPTIONS (endpoint 'cloud_flow_connection_usage', batch_size '10000');
+SET work_mem = '4MB';
+SET enable_hashjoin = off;
+SET enable_mergejoin = off;
+SELECT 'pid', pg_backend_pid();
+"""
+MEMORY_QUERY = r"""
+EXPLAIN (COSTS OFF)
+WITH k AS MATERIALIZED (SELECT 'nf-' || g AS id, repeat(md5(g::text), 32768) AS pad
+                          FROM generate_series(1, 300) g)
+SELECT count(*), sum(length(k.pad)) FROM k LEFT JOIN flows_b10k u ON u.flow_id = k.id;
+WITH k AS MATERIALIZED (SELECT 'nf-' || g AS id, repeat(md5(g::text), 32768) AS pad
+                          FROM generate_series(1, 300) g)
+SELECT 'result', count(*), sum(length(k.pad)) FROM k LEFT JOIN flows_b10k u ON u.flow_id = k.id;
+SELECT 'done', 1;
+"""
+MEMORY_BOUND_KB = 64 * 1024
+
+
+def vm_hwm_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def read_until(proc, prefix, seen):
+    """Lines of psql's output up to the one that starts with prefix."""
+    while True:
+        line = proc.stdout.readline()
+        if not line:
+            return None
+        seen.append(line)
+        if line.startswith(prefix):
+            return line.strip()
+
+
+def memory_run():
+    """The batch of 300 rows of 1 MiB stays within about work_mem: the
+    backend's VmHWM, read from /proc while psql keeps it alive."""
+    import subprocess
+    from fdwtest import pg_tool
+    mock.reset()
+    proc = subprocess.Popen([pg_tool("psql"), "-X", "-At", "-d", DB, "-f", "-"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    seen = []
+    try:
+        proc.stdin.write(MEMORY_SETUP)
+        proc.stdin.flush()
+        line = read_until(proc, "pid|", seen)
+        pid = int(line.split("|")[1]) if line else None
+        before = vm_hwm_kb(pid) if pid else None
+        proc.stdin.write(MEMORY_QUERY)
+        proc.stdin.flush()
+        read_until(proc, "done|", seen)
+        after = vm_hwm_kb(pid) if pid else None
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    out = "".join(seen)
+    check("memory: 300 outer rows of 1 MiB under batch_size 10000: the batched join, right result",
+          "UsageBatchedJoin" in out and "result|300|314572800" in out, out[-1500:])
+    grew = (after - before) if before is not None and after is not None else None
+    print("memory: backend VmHWM %s kB -> %s kB (work_mem 4MB)" % (before, after), flush=True)
+    check("memory: the backend's peak RSS grew by %s kB, under %d kB (a batch stops at work_mem)"
+          % (grew, MEMORY_BOUND_KB), grew is not None and grew < MEMORY_BOUND_KB)
+
+
 def test():
     mock.reset()
     with database(DB, SETUP, setup="setup: server, user mapping, tables, %d local flows" % NKEYS):
@@ -130,6 +210,8 @@ def test():
               r.returncode == 0 and "Nested Loop" in r.stdout
               and [l for l in out if l.startswith("flow-")] == expected_rows(),
               r.stdout[-2000:] + r.stderr)
+
+        memory_run()
 
 
 if __name__ == "__main__":
