@@ -430,6 +430,66 @@ batch_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 }
 
 /*
+ * The join clauses of the batched join read the columns of its scan tuple
+ * (custom_scan_tlist), one entry per input column.  From PostgreSQL 16 on,
+ * a Var or placeholder carries the outer joins that null it, and setrefs.c
+ * wants every reference to a scan tuple entry to carry the entry's: the
+ * clauses of a LEFT join see the inner columns before the join nulls them,
+ * the output after, yet both read the same entry (the clauses are evaluated
+ * on matched rows only, where the two are the same value).  A copy of node
+ * whose Vars and placeholders carry the nullingrels of their entry of tlist
+ * (the context); nothing to copy before 16.
+ */
+static Node *
+match_nullingrels_mutator(Node *node, void *context)
+{
+	List	   *tlist = (List *) context;
+	ListCell   *lc;
+
+	if (node == NULL)
+		return NULL;
+	if (IsA(node, Var) && ((Var *) node)->varlevelsup == 0)
+	{
+		Var		   *var = (Var *) copyObject(node);
+
+		foreach(lc, tlist)
+		{
+			Var		   *e = (Var *) ((TargetEntry *) lfirst(lc))->expr;
+
+			if (IsA(e, Var) && e->varno == var->varno &&
+				e->varattno == var->varattno && e->varlevelsup == 0)
+			{
+				usage_compat_copy_var_nullingrels(var, e);
+				break;
+			}
+		}
+		return (Node *) var;
+	}
+	if (IsA(node, PlaceHolderVar) && ((PlaceHolderVar *) node)->phlevelsup == 0)
+	{
+		foreach(lc, tlist)
+		{
+			PlaceHolderVar *e = (PlaceHolderVar *) ((TargetEntry *) lfirst(lc))->expr;
+
+			if (IsA(e, PlaceHolderVar) && e->phid == ((PlaceHolderVar *) node)->phid)
+			{
+				PlaceHolderVar *phv = (PlaceHolderVar *) copyObject(node);
+
+				usage_compat_copy_phv_nullingrels(phv, e);
+				return (Node *) phv;
+			}
+		}
+	}
+	return expression_tree_mutator(node, match_nullingrels_mutator, context);
+}
+
+static Node *
+match_nullingrels(Node *node, List *tlist)
+{
+	return match_nullingrels_mutator(node, (void *) tlist);
+}
+
+/*
  * PlanCustomPath: the CustomScan.  custom_exprs holds (key clauses, other
  * join clauses, outer key expressions), custom_private (join type, batch
  * size, the source of each scan tuple attribute), plan.qual the clauses
@@ -488,10 +548,10 @@ batch_plan_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 												 NULL, false));
 	}
 	/* the clauses read the same scan tuple entries (PostgreSQL 16+) */
-	otherquals = (List *) usage_compat_match_nullingrels((Node *) otherquals, scan_tlist);
-	key_exprs = (List *) usage_compat_match_nullingrels((Node *) key_exprs, scan_tlist);
-	key_clauses = (List *) usage_compat_match_nullingrels((Node *) key_clauses, scan_tlist);
-	extra_quals = (List *) usage_compat_match_nullingrels((Node *) extra_quals, scan_tlist);
+	otherquals = (List *) match_nullingrels((Node *) otherquals, scan_tlist);
+	key_exprs = (List *) match_nullingrels((Node *) key_exprs, scan_tlist);
+	key_clauses = (List *) match_nullingrels((Node *) key_clauses, scan_tlist);
+	extra_quals = (List *) match_nullingrels((Node *) extra_quals, scan_tlist);
 	foreach(lc, scan_tlist)
 	{
 		Node	   *e = (Node *) ((TargetEntry *) lfirst(lc))->expr;

@@ -3,7 +3,8 @@
  * compat.h
  *		  The differences between the PostgreSQL versions usage_fdw builds
  *		  against, in one place: every PG_VERSION_NUM test of a server API
- *		  that moved or changed its signature is here.
+ *		  that moved or changed its signature is here, and nothing else.
+ *		  PostgreSQL 15 is the floor: older versions are refused here.
  *
  * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
  *
@@ -12,7 +13,18 @@
 #ifndef USAGE_FDW_COMPAT_H
 #define USAGE_FDW_COMPAT_H
 
+#if PG_VERSION_NUM < 150000
+#error "usage_fdw needs PostgreSQL 15 or later"
+#endif
+
 #include <limits.h>
+
+#include "common/jsonapi.h"
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "nodes/plannodes.h"
+#include "storage/latch.h"
+#include "utils/wait_event.h"
 
 #include "optimizer/cost.h"
 #include "optimizer/pathnode.h"
@@ -75,72 +87,94 @@ usage_compat_join_disabled_nodes(Path *path, Path *outer, Path *inner)
 }
 
 /*
- * The join clauses of the batched join read the columns of its scan tuple
- * (custom_scan_tlist), one entry per input column.  From PostgreSQL 16 on,
- * a Var or placeholder carries the outer joins that null it, and setrefs.c
- * wants every reference to a scan tuple entry to carry the entry's: the
- * clauses of a LEFT join see the inner columns before the join nulls them,
- * the output after, yet both read the same entry (the clauses are evaluated
- * on matched rows only, where the two are the same value).  Returns a copy
- * of node whose Vars and placeholders carry the nullingrels of their entry
- * of tlist.  Before 16: node as it is.
+ * The outer joins that null a Var or a placeholder (PostgreSQL 16 on):
+ * copy them from another reference to the same column.  Before 16 there
+ * are none to copy.
+ */
+static inline void
+usage_compat_copy_var_nullingrels(Var *to, const Var *from)
+{
+#if PG_VERSION_NUM >= 160000
+	to->varnullingrels = bms_copy(from->varnullingrels);
+#endif
+}
+
+static inline void
+usage_compat_copy_phv_nullingrels(PlaceHolderVar *to, const PlaceHolderVar *from)
+{
+#if PG_VERSION_NUM >= 160000
+	to->phnullingrels = bms_copy(from->phnullingrels);
+#endif
+}
+
+/* The role a foreign scan's requests are made as (its user mapping's). */
+static inline Oid
+usage_compat_scan_user(ForeignScan *fsplan, EState *estate)
+{
+#if PG_VERSION_NUM >= 160000
+	return OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
+#else
+	RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
+
+	return OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
+#endif
+}
+
+/* A wait event set in the current memory context. */
+static inline WaitEventSet *
+usage_compat_wait_event_set(int nevents)
+{
+#if PG_VERSION_NUM >= 170000
+	return CreateWaitEventSet(NULL, nevents);
+#else
+	return CreateWaitEventSet(CurrentMemoryContext, nevents);
+#endif
+}
+
+/*
+ * The wait event a backend shows in pg_stat_activity while it waits for
+ * the API: a named one ("UsageFdwHttp") from PostgreSQL 17 on, the
+ * generic "Extension" before.
+ */
+static inline uint32
+usage_compat_wait_event(void)
+{
+#if PG_VERSION_NUM >= 170000
+	static uint32 event = 0;
+
+	if (event == 0)
+		event = WaitEventExtensionNew("UsageFdwHttp");
+	return event;
+#else
+	return PG_WAIT_EXTENSION;
+#endif
+}
+
+/*
+ * A JSON lexer over len bytes of body in the given encoding, keeping field
+ * names (17 takes a context to fill, or NULL).
+ */
+static inline JsonLexContext *
+usage_compat_json_lexer(const char *body, size_t len, int encoding)
+{
+#if PG_VERSION_NUM >= 170000
+	return makeJsonLexContextCstringLen(NULL, (char *) body, len, encoding, true);
+#else
+	return makeJsonLexContextCstringLen((char *) body, (int) len, encoding, true);
+#endif
+}
+
+/*
+ * What a JSON semantic action returns: an error code from PostgreSQL 16 on,
+ * nothing before.  USAGE_JSON_ACTION_DONE ends an action.
  */
 #if PG_VERSION_NUM >= 160000
-#include "nodes/nodeFuncs.h"
-
-static inline Node *
-usage_compat_nullingrels_mutator(Node *node, void *context)
-{
-	List	   *tlist = (List *) context;
-	ListCell   *lc;
-
-	if (node == NULL)
-		return NULL;
-	if (IsA(node, Var) && ((Var *) node)->varlevelsup == 0)
-	{
-		Var		   *var = (Var *) copyObject(node);
-
-		foreach(lc, tlist)
-		{
-			Var		   *e = (Var *) ((TargetEntry *) lfirst(lc))->expr;
-
-			if (IsA(e, Var) && e->varno == var->varno &&
-				e->varattno == var->varattno && e->varlevelsup == 0)
-			{
-				var->varnullingrels = bms_copy(e->varnullingrels);
-				break;
-			}
-		}
-		return (Node *) var;
-	}
-	if (IsA(node, PlaceHolderVar) && ((PlaceHolderVar *) node)->phlevelsup == 0)
-	{
-		foreach(lc, tlist)
-		{
-			PlaceHolderVar *e = (PlaceHolderVar *) ((TargetEntry *) lfirst(lc))->expr;
-
-			if (IsA(e, PlaceHolderVar) && e->phid == ((PlaceHolderVar *) node)->phid)
-			{
-				PlaceHolderVar *phv = (PlaceHolderVar *) copyObject(node);
-
-				phv->phnullingrels = bms_copy(e->phnullingrels);
-				return (Node *) phv;
-			}
-		}
-	}
-	return expression_tree_mutator(node, usage_compat_nullingrels_mutator, context);
-}
-#endif
-
-static inline Node *
-usage_compat_match_nullingrels(Node *node, List *tlist)
-{
-#if PG_VERSION_NUM >= 160000
-	return usage_compat_nullingrels_mutator(node, (void *) tlist);
+#define USAGE_JSON_ACTION JsonParseErrorType
+#define USAGE_JSON_ACTION_DONE return JSON_SUCCESS
 #else
-	return node;
+#define USAGE_JSON_ACTION void
+#define USAGE_JSON_ACTION_DONE return
 #endif
-}
 
 /*
  * A function that always throws, written at the very start of the

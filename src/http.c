@@ -891,11 +891,7 @@ wait_for_events(long timeout, WaitEvent *occurred, int noccurred)
 
 	PG_TRY();
 	{
-#if PG_VERSION_NUM >= 170000
-		set = CreateWaitEventSet(NULL, nsockets + 2);
-#else
-		set = CreateWaitEventSet(CurrentMemoryContext, nsockets + 2);
-#endif
+		set = usage_compat_wait_event_set(nsockets + 2);
 		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 		if (IsUnderPostmaster)
 			AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
@@ -911,7 +907,7 @@ wait_for_events(long timeout, WaitEvent *occurred, int noccurred)
 				AddWaitEventToSet(set, ev, sockets[i].fd, NULL, NULL);
 		}
 		nev = WaitEventSetWait(set, timeout, occurred, noccurred,
-							   PG_WAIT_EXTENSION);
+							   usage_compat_wait_event());
 	}
 	PG_CATCH();
 	{

@@ -26,13 +26,6 @@
 
 #include "usage_fdw.h"
 
-#if PG_VERSION_NUM >= 160000
-#define JSON_ACTION JsonParseErrorType
-#define JSON_ACTION_DONE return JSON_SUCCESS
-#else
-#define JSON_ACTION void
-#define JSON_ACTION_DONE return
-#endif
 
 /* the member of the top-level object being read */
 typedef enum TopField
@@ -92,7 +85,7 @@ next_link_error(const char *what)
  * Object start: at level 1 the value of a top-level member, at level 2 an
  * item, at level 3 a nested value of an item's field.
  */
-static JSON_ACTION
+static USAGE_JSON_ACTION
 item_object_start(void *state)
 {
 	ItemParseState *st = (ItemParseState *) state;
@@ -111,7 +104,7 @@ item_object_start(void *state)
 	}
 	else if (level == 3 && st->top_field == TOP_ITEMS && st->field_wanted)
 		st->nested_start = st->lex->token_start;
-	JSON_ACTION_DONE;
+	USAGE_JSON_ACTION_DONE;
 }
 
 /* The nested value of a wanted field ends: keep it as JSON text. */
@@ -128,7 +121,7 @@ finish_nested(ItemParseState *st)
 }
 
 /* Object end: an item is complete (level 2), or a nested value (3). */
-static JSON_ACTION
+static USAGE_JSON_ACTION
 item_object_end(void *state)
 {
 	ItemParseState *st = (ItemParseState *) state;
@@ -150,11 +143,11 @@ item_object_end(void *state)
 	}
 	else if (level == 3 && st->top_field == TOP_ITEMS && st->nested_start)
 		finish_nested(st);
-	JSON_ACTION_DONE;
+	USAGE_JSON_ACTION_DONE;
 }
 
 /* Array start: the items array, or a nested value of an item's field. */
-static JSON_ACTION
+static USAGE_JSON_ACTION
 item_array_start(void *state)
 {
 	ItemParseState *st = (ItemParseState *) state;
@@ -171,25 +164,25 @@ item_array_start(void *state)
 								 (long long) st->result->nitems + 1, st->items_key));
 	else if (level == 3 && st->top_field == TOP_ITEMS && st->field_wanted)
 		st->nested_start = st->lex->token_start;
-	JSON_ACTION_DONE;
+	USAGE_JSON_ACTION_DONE;
 }
 
 /* Array end: a nested value of an item's field may be complete. */
-static JSON_ACTION
+static USAGE_JSON_ACTION
 item_array_end(void *state)
 {
 	ItemParseState *st = (ItemParseState *) state;
 
 	if (st->lex->lex_level == 3 && st->top_field == TOP_ITEMS && st->nested_start)
 		finish_nested(st);
-	JSON_ACTION_DONE;
+	USAGE_JSON_ACTION_DONE;
 }
 
 /*
  * Field start: which top-level member is being read (level 1), or which
  * columns an item's field feeds (level 3).
  */
-static JSON_ACTION
+static USAGE_JSON_ACTION
 item_field_start(void *state, char *fname, bool isnull)
 {
 	ItemParseState *st = (ItemParseState *) state;
@@ -223,7 +216,7 @@ item_field_start(void *state, char *fname, bool isnull)
 		}
 	}
 	pfree(fname);
-	JSON_ACTION_DONE;
+	USAGE_JSON_ACTION_DONE;
 }
 
 /*
@@ -276,7 +269,7 @@ top_scalar(ItemParseState *st, char *token, JsonTokenType tokentype)
  * A scalar: the body itself (an error), a top-level member's value, an item
  * (an error), or the value of an item's field.
  */
-static JSON_ACTION
+static USAGE_JSON_ACTION
 item_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	ItemParseState *st = (ItemParseState *) state;
@@ -288,7 +281,7 @@ item_scalar(void *state, char *token, JsonTokenType tokentype)
 	if (level == 1)
 	{
 		top_scalar(st, token, tokentype);
-		JSON_ACTION_DONE;
+		USAGE_JSON_ACTION_DONE;
 	}
 
 	if (st->top_field == TOP_ITEMS)
@@ -305,24 +298,18 @@ item_scalar(void *state, char *token, JsonTokenType tokentype)
 					st->values[i] = v;
 			if (v == NULL)
 				pfree(token);
-			JSON_ACTION_DONE;
+			USAGE_JSON_ACTION_DONE;
 		}
 	}
 	pfree(token);
-	JSON_ACTION_DONE;
+	USAGE_JSON_ACTION_DONE;
 }
 
 /* A lexer over body, in the database encoding, with field names kept. */
 static JsonLexContext *
 make_lexer(const char *body, size_t len)
 {
-#if PG_VERSION_NUM >= 170000
-	return makeJsonLexContextCstringLen(NULL, (char *) body, len,
-									   GetDatabaseEncoding(), true);
-#else
-	return makeJsonLexContextCstringLen((char *) body, (int) len,
-										GetDatabaseEncoding(), true);
-#endif
+	return usage_compat_json_lexer(body, len, GetDatabaseEncoding());
 }
 
 /* The parser's error, as an error of the response. */
@@ -415,7 +402,7 @@ typedef struct GetStringState
 } GetStringState;
 
 /* Field start: is it the key, or the subkey inside the key's object? */
-static JSON_ACTION
+static USAGE_JSON_ACTION
 gs_field_start(void *state, char *fname, bool isnull)
 {
 	GetStringState *st = (GetStringState *) state;
@@ -435,11 +422,11 @@ gs_field_start(void *state, char *fname, bool isnull)
 	}
 	else if (level == 2 && st->in_key && strcmp(fname, st->subkey) == 0)
 		st->current = true;
-	JSON_ACTION_DONE;
+	USAGE_JSON_ACTION_DONE;
 }
 
 /* A scalar: the value sought when it follows the key at its level. */
-static JSON_ACTION
+static USAGE_JSON_ACTION
 gs_scalar(void *state, char *token, JsonTokenType tokentype)
 {
 	GetStringState *st = (GetStringState *) state;
@@ -452,7 +439,7 @@ gs_scalar(void *state, char *token, JsonTokenType tokentype)
 		st->value = token;
 	}
 	st->current = false;
-	JSON_ACTION_DONE;
+	USAGE_JSON_ACTION_DONE;
 }
 
 /*

@@ -74,11 +74,7 @@ column_of(Expr *expr, RelOptInfo *baserel)
 static bool
 value_is_pushable(Expr *expr, RelOptInfo *baserel, Relids outer_relids)
 {
-#if PG_VERSION_NUM >= 140000
 	Relids		relids = pull_varnos(NULL, (Node *) expr);
-#else
-	Relids		relids = pull_varnos((Node *) expr);
-#endif
 
 	if (bms_is_member(baserel->relid, relids))
 		return false;

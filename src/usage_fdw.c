@@ -174,12 +174,10 @@ static void usageReScanForeignScan(ForeignScanState *node);
 static void usageEndForeignScan(ForeignScanState *node);
 static void usageExplainForeignScan(ForeignScanState *node, ExplainState *es);
 static List *usageImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid);
-#if PG_VERSION_NUM >= 140000
 static bool usageIsForeignPathAsyncCapable(ForeignPath *path);
 static void usageForeignAsyncRequest(AsyncRequest *areq);
 static void usageForeignAsyncConfigureWait(AsyncRequest *areq);
 static void usageForeignAsyncNotify(AsyncRequest *areq);
-#endif
 static UsageBatchKeys *batch_keys_from_list(List *list);
 static List *batch_key_conds(UsageBatchKeys *batch, int expr_base, UsageCondOp op);
 static void begin_batch_requests(UsageScanState *st, ExprContext *econtext);
@@ -209,12 +207,10 @@ usage_fdw_handler(PG_FUNCTION_ARGS)
 	routine->EndForeignScan = usageEndForeignScan;
 	routine->ExplainForeignScan = usageExplainForeignScan;
 	routine->ImportForeignSchema = usageImportForeignSchema;
-#if PG_VERSION_NUM >= 140000
 	routine->IsForeignPathAsyncCapable = usageIsForeignPathAsyncCapable;
 	routine->ForeignAsyncRequest = usageForeignAsyncRequest;
 	routine->ForeignAsyncConfigureWait = usageForeignAsyncConfigureWait;
 	routine->ForeignAsyncNotify = usageForeignAsyncNotify;
-#endif
 
 	PG_RETURN_POINTER(routine);
 }
@@ -960,15 +956,7 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
 
-#if PG_VERSION_NUM >= 160000
-	userid = OidIsValid(fsplan->checkAsUser) ? fsplan->checkAsUser : GetUserId();
-#else
-	{
-		RangeTblEntry *rte = exec_rt_fetch(fsplan->scan.scanrelid, estate);
-
-		userid = OidIsValid(rte->checkAsUser) ? rte->checkAsUser : GetUserId();
-	}
-#endif
+	userid = usage_compat_scan_user(fsplan, estate);
 	usage_get_user_options(st->opts, GetForeignTable(RelationGetRelid(rel))->serverid,
 						   userid);
 
@@ -1637,8 +1625,6 @@ usageImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
  * nothing and lets them run.
  * ----------------------------------------------------------------
  */
-#if PG_VERSION_NUM >= 140000
-
 /*
  * IsForeignPathAsyncCapable: whether the scan may run asynchronously (the
  * async_capable option, on by default).
@@ -1763,7 +1749,6 @@ usageForeignAsyncNotify(AsyncRequest *areq)
 	produce_tuple(areq);
 }
 
-#endif							/* PG_VERSION_NUM >= 140000 */
 
 /* ----------------------------------------------------------------
  *		The scan side of a batched key join (batchjoin.c)
