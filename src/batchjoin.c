@@ -117,6 +117,39 @@ typedef struct BatchKeyEntry
 	int			tuple;
 } BatchKeyEntry;
 
+/*
+ * The path of a batched join: a CustomPath (custom_paths: the outer path,
+ * the foreign scan's) and what its plan is built from.
+ */
+typedef struct BatchJoinPath
+{
+	CustomPath	cpath;
+	JoinType	jointype;
+	int			batch_size;		/* outer rows per batch, at most */
+	List	   *restrictlist;	/* RestrictInfos of the join */
+	List	   *key_exprs;		/* per key: the outer value */
+	List	   *key_clauses;	/* per key: its join clause */
+} BatchJoinPath;
+
+/* The slots of the plan's custom_private (copyable nodes). */
+typedef enum BatchPrivateIndex
+{
+	BATCH_PRIVATE_JOINTYPE,		/* Integer: the JoinType */
+	BATCH_PRIVATE_BATCH_SIZE,	/* Integer: outer rows per batch, at most */
+	BATCH_PRIVATE_MAP,			/* IntList: per scan tuple attribute, > 0
+								 * outer attno, < 0 minus inner attno */
+	BATCH_PRIVATE_NSLOTS
+} BatchPrivateIndex;
+
+/* The slots of the plan's custom_exprs (expressions setrefs.c fixes). */
+typedef enum BatchExprsIndex
+{
+	BATCH_EXPRS_KEY_CLAUSES,	/* per key: its join clause */
+	BATCH_EXPRS_EXTRA_QUALS,	/* the other join clauses */
+	BATCH_EXPRS_KEY_EXPRS,		/* per key: the outer value */
+	BATCH_EXPRS_NSLOTS
+} BatchExprsIndex;
+
 static void batch_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 								RelOptInfo *outerrel, RelOptInfo *innerrel,
 								JoinType jointype, JoinPathExtraData *extra);
@@ -323,50 +356,40 @@ batch_join_keys(PlannerInfo *root, RelOptInfo *joinrel, RelOptInfo *outerrel,
 }
 
 /*
- * Cost the batched join into cpath, and the inner path's batch: the outer
- * path, then per batch one fan-out of its distinct keys (max_concurrency at
- * a time, each request with its pages), the rows fetched, and the local
- * join.  Returns the batch size (the table's batch_size: how many keys
- * one rescan of the scan can take is known only at execution, see
- * usage_batch_offer).
+ * The distinct keys of one batch, as the planner guesses them: the outer
+ * rows of a batch, at most the distinct key values of the outer relation.
  */
 static double
-cost_batch_join(PlannerInfo *root, RelOptInfo *joinrel, Path *outer_path,
-				ForeignPath *inner_path, UsageBatchInner *inner,
-				BatchKeys *bk, CustomPath *cpath)
+keys_per_batch(PlannerInfo *root, Path *outer_path, UsageBatchInner *inner,
+			   BatchKeys *bk)
 {
-	double		outer_rows,
-				ndistinct,
-				batch_size,
-				batch_rows,
-				nbatches,
-				keys_per_batch,
-				requests,
-				waves,
-				batch_cost,
-				rows_per_key,
-				candidates;
+	double		outer_rows = Max(outer_path->rows, 1);
+	double		ndistinct = estimate_num_groups(root, bk->key_exprs, outer_rows,
+												NULL, NULL);
+
+	ndistinct = Max(Min(ndistinct, outer_rows), 1);
+	return Min(Min(inner->batch_size, outer_rows), ndistinct);
+}
+
+/*
+ * Cost the batched join into cpath: the outer path, then per batch the
+ * inner scan's fan-out for the batch's keys (its cost is the planner's,
+ * usage_cost_calls, as the inner path's), and the local join.
+ */
+static void
+cost_batch_join(PlannerInfo *root, RelOptInfo *joinrel, Path *outer_path,
+				UsageBatchInner *inner, double batch_keys,
+				ForeignPath *inner_path, BatchKeys *bk, CustomPath *cpath)
+{
+	double		outer_rows = Max(outer_path->rows, 1);
+	double		batch_rows = Min(inner->batch_size, outer_rows);
+	double		nbatches = ceil(outer_rows / Max(inner->batch_size, 1));
+	double		rows_per_key = inner->fanout * inner->call_rows * inner->local_sel;
+	double		candidates = outer_rows * rows_per_key;
+	Cost		batch_cost = inner_path->path.total_cost;
 	QualCost	qual_cost;
 
-	outer_rows = Max(outer_path->rows, 1);
-	ndistinct = estimate_num_groups(root, bk->key_exprs, outer_rows, NULL, NULL);
-	ndistinct = Max(Min(ndistinct, outer_rows), 1);
-	batch_size = inner->batch_size;
-	batch_rows = Min(batch_size, outer_rows);
-	nbatches = ceil(outer_rows / batch_size);
-	keys_per_batch = Min(batch_rows, ndistinct);
-	requests = keys_per_batch * inner->fanout;
-	waves = Max(ceil(requests / inner->max_concurrency), 1);
-	batch_cost = inner->request_cost * waves * inner->pages +
-		requests * inner->call_rows * inner->row_cost;
-	rows_per_key = inner->fanout * inner->call_rows * inner->local_sel;
-	candidates = outer_rows * rows_per_key;
 	cost_qual_eval(&qual_cost, bk->key_clauses, root);
-
-	inner_path->path.rows = clamp_row_est(keys_per_batch * rows_per_key);
-	inner_path->path.startup_cost = inner->request_cost;
-	inner_path->path.total_cost = batch_cost;
-
 	cpath->path.startup_cost = outer_path->startup_cost +
 		(outer_path->total_cost - outer_path->startup_cost) * batch_rows / outer_rows +
 		batch_cost + qual_cost.startup;
@@ -375,7 +398,6 @@ cost_batch_join(PlannerInfo *root, RelOptInfo *joinrel, Path *outer_path,
 		outer_rows * cpu_tuple_cost +
 		candidates * (cpu_tuple_cost + qual_cost.per_tuple) +
 		joinrel->rows * cpu_tuple_cost;
-	return batch_size;
 }
 
 /*
@@ -390,9 +412,10 @@ batch_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 	Path	   *outer_path;
 	ForeignPath *inner_path;
 	UsageBatchInner inner;
+	BatchJoinPath *bpath;
 	CustomPath *cpath;
 	BatchKeys	bk;
-	double		batch_size;
+	double		batch_keys;
 
 	if (prev_join_pathlist_hook)
 		prev_join_pathlist_hook(root, joinrel, outerrel, innerrel, jointype, extra);
@@ -401,13 +424,16 @@ batch_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 	if (outer_path == NULL ||
 		!batch_join_keys(root, joinrel, outerrel, innerrel, jointype, extra, &bk))
 		return;
-	inner_path = usage_batch_inner_path(root, innerrel, bk.keys, 1, &inner);
-	if (inner_path == NULL)
+	if (!usage_batch_inner_info(root, innerrel, bk.keys, &inner))
 		return;
+	batch_keys = keys_per_batch(root, outer_path, &inner, &bk);
+	inner_path = usage_batch_inner_path(root, innerrel, bk.keys, &inner,
+										batch_keys);
 
-	cpath = makeNode(CustomPath);
-	batch_size = cost_batch_join(root, joinrel, outer_path, inner_path, &inner,
-								 &bk, cpath);
+	bpath = (BatchJoinPath *) newNode(sizeof(BatchJoinPath), T_CustomPath);
+	cpath = &bpath->cpath;
+	cost_batch_join(root, joinrel, outer_path, &inner, batch_keys,
+					inner_path, &bk, cpath);
 	cpath->path.pathtype = T_CustomScan;
 	cpath->path.parent = joinrel;
 	cpath->path.pathtarget = joinrel->reltarget;
@@ -420,12 +446,12 @@ batch_join_pathlist(PlannerInfo *root, RelOptInfo *joinrel,
 	usage_compat_join_disabled_nodes(&cpath->path, outer_path, &inner_path->path);
 	cpath->flags = 0;
 	cpath->custom_paths = list_make2(outer_path, inner_path);
-	cpath->custom_private = list_make5(makeInteger((int) jointype),
-									   makeInteger((int) batch_size),
-									   extra->restrictlist,
-									   bk.key_exprs,
-									   bk.key_clauses);
 	cpath->methods = &batch_path_methods;
+	bpath->jointype = jointype;
+	bpath->batch_size = inner.batch_size;
+	bpath->restrictlist = extra->restrictlist;
+	bpath->key_exprs = bk.key_exprs;
+	bpath->key_clauses = bk.key_clauses;
 	add_path(joinrel, &cpath->path);
 }
 
@@ -500,11 +526,11 @@ batch_plan_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 				List *tlist, List *clauses, List *custom_plans)
 {
 	CustomScan *cscan = makeNode(CustomScan);
-	JoinType	jointype = (JoinType) intVal(linitial(best_path->custom_private));
-	int			batch_size = intVal(lsecond(best_path->custom_private));
-	List	   *restrictlist = (List *) lthird(best_path->custom_private);
-	List	   *key_exprs = (List *) lfourth(best_path->custom_private);
-	List	   *key_clauses = (List *) list_nth(best_path->custom_private, 4);
+	BatchJoinPath *bpath = (BatchJoinPath *) best_path;
+	JoinType	jointype = bpath->jointype;
+	List	   *restrictlist = bpath->restrictlist;
+	List	   *key_exprs = bpath->key_exprs;
+	List	   *key_clauses = bpath->key_clauses;
 	Plan	   *outer_plan = (Plan *) linitial(custom_plans);
 	Plan	   *inner_plan = (Plan *) lsecond(custom_plans);
 	List	   *joinquals;
@@ -570,9 +596,12 @@ batch_plan_path(PlannerInfo *root, RelOptInfo *rel, CustomPath *best_path,
 	cscan->scan.scanrelid = 0;
 	cscan->flags = best_path->flags;
 	cscan->custom_plans = custom_plans;
+	/* the slots of BatchExprsIndex and BatchPrivateIndex, in order */
 	cscan->custom_exprs = list_make3(key_clauses, extra_quals, key_exprs);
 	cscan->custom_private = list_make3(makeInteger((int) jointype),
-									   makeInteger(batch_size), map);
+									   makeInteger(bpath->batch_size), map);
+	Assert(list_length(cscan->custom_exprs) == BATCH_EXPRS_NSLOTS);
+	Assert(list_length(cscan->custom_private) == BATCH_PRIVATE_NSLOTS);
 	cscan->custom_scan_tlist = scan_tlist;
 	cscan->methods = &batch_scan_methods;
 	return &cscan->scan.plan;
@@ -598,13 +627,15 @@ batch_begin(CustomScanState *node, EState *estate, int eflags)
 {
 	BatchJoinState *bs = (BatchJoinState *) node;
 	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
-	List	   *key_exprs = (List *) lthird(cscan->custom_exprs);
-	List	   *map = (List *) lthird(cscan->custom_private);
+	List	   *key_exprs = list_nth(cscan->custom_exprs, BATCH_EXPRS_KEY_EXPRS);
+	List	   *map = list_nth(cscan->custom_private, BATCH_PRIVATE_MAP);
 	ListCell   *lc;
 	int			k = 0;
 
-	bs->jointype = (JoinType) intVal(linitial(cscan->custom_private));
-	bs->batch_size = intVal(lsecond(cscan->custom_private));
+	bs->jointype = (JoinType) intVal(list_nth(cscan->custom_private,
+											  BATCH_PRIVATE_JOINTYPE));
+	bs->batch_size = intVal(list_nth(cscan->custom_private,
+									 BATCH_PRIVATE_BATCH_SIZE));
 	bs->nscan = list_length(map);
 	bs->map = palloc(sizeof(int) * Max(bs->nscan, 1));
 	foreach(lc, map)
@@ -618,8 +649,10 @@ batch_begin(CustomScanState *node, EState *estate, int eflags)
 	if (!usage_is_batch_scan(bs->inner_ps, bs->nkeys))
 		elog(ERROR, "usage_fdw: the inner side of a batched join is not its foreign scan");
 
-	bs->joinqual = ExecInitQual(list_concat(list_copy((List *) linitial(cscan->custom_exprs)),
-											(List *) lsecond(cscan->custom_exprs)),
+	bs->joinqual = ExecInitQual(list_concat(list_copy(list_nth(cscan->custom_exprs,
+																 BATCH_EXPRS_KEY_CLAUSES)),
+											list_nth(cscan->custom_exprs,
+													 BATCH_EXPRS_EXTRA_QUALS)),
 								&node->ss.ps);
 	bs->key_states = ExecInitExprList(key_exprs, &node->ss.ps);
 	bs->key_out = palloc(sizeof(FmgrInfo) * bs->nkeys);
@@ -1054,7 +1087,7 @@ batch_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 	CustomScan *cscan = (CustomScan *) node->ss.ps.plan;
 	List	   *context;
 	bool		useprefix = list_length(es->rtable) > 1 || es->verbose;
-	List	   *extra = (List *) lsecond(cscan->custom_exprs);
+	List	   *extra = list_nth(cscan->custom_exprs, BATCH_EXPRS_EXTRA_QUALS);
 	const char *jt;
 
 	switch (bs->jointype)
@@ -1076,7 +1109,8 @@ batch_explain(CustomScanState *node, List *ancestors, ExplainState *es)
 
 	context = set_deparse_context_plan(es->deparse_cxt, &cscan->scan.plan, ancestors);
 	ExplainPropertyText("Batch Keys",
-						deparse_batch_keys(bs, (List *) linitial(cscan->custom_exprs),
+						deparse_batch_keys(bs, list_nth(cscan->custom_exprs,
+														BATCH_EXPRS_KEY_CLAUSES),
 										   context, useprefix),
 						es);
 	if (extra != NIL)

@@ -91,7 +91,7 @@ report_test_above(EchoCheck *cx, int attno)
 			(errcode(ERRCODE_FDW_ERROR),
 			 errmsg("a query on foreign table %s tests column \"%s\" above the scan, where its requests do not carry that parameter",
 					cx->table_name, colname),
-			 errdetail("Column \"%s\" echoes a request parameter; no request of this scan carries it, so it reads NULL and no row could be known to satisfy the test, which PostgreSQL evaluates above the scan (beyond a materialized CTE, OFFSET 0 or window subquery, in an aggregate's FILTER, or in a join or subquery comparison).",
+			 errdetail("Column \"%s\" echoes a request parameter; no request of this scan carries it, so it reads NULL (or the API's default) and the rows of other values were never asked for, yet PostgreSQL evaluates a test of it above the scan (beyond a materialized CTE, OFFSET 0 or window subquery, in an aggregate's FILTER, or in a join or subquery comparison).",
 					   colname),
 			 errhint("Filter %s with = or IN in the query level that reads the foreign table, or bind it with a table option.",
 					 colname)));

@@ -593,24 +593,35 @@ pushable_join_clause(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info
 }
 
 /*
- * Cost of a scan of fanout calls of call_rows rows each: every HTTP request
- * costs USAGE_REQUEST_COST of latency, divided by the concurrency for
- * fan-out (pages of one call are sequential), plus parsing every row.
+ * The cost of calls requests of call_rows rows each, pages HTTP requests
+ * per call: every HTTP request costs USAGE_REQUEST_COST of latency, divided
+ * by the concurrency for calls (the pages of one call are sequential),
+ * plus parsing every row.  The one cost of the scan's requests, for its
+ * own paths and for the batched join's batches.
  */
+void
+usage_cost_calls(double calls, double call_rows, double pages,
+				 int max_concurrency, Cost *startup, Cost *total)
+{
+	double		waves = Max(ceil(calls / Max(max_concurrency, 1)), 1);
+
+	*startup = USAGE_REQUEST_COST;
+	*total = USAGE_REQUEST_COST * waves * pages + calls * call_rows * USAGE_ROW_COST;
+}
+
+/* A scan path of fanout calls of call_rows rows each. */
 static void
 add_scan_path(PlannerInfo *root, RelOptInfo *baserel, UsagePlanInfo *info,
 			  double fanout, double call_rows, bool disabled,
 			  Relids required_outer)
 {
 	const UsageEndpoint *ep = info->opts->endpoint;
-	double		pages = pages_per_call(ep, info->opts, call_rows);
-	double		waves = Max(ceil(fanout / info->opts->max_concurrency), 1);
-	double		fetched = fanout * call_rows;
-	double		rows = clamp_row_est(fetched * info->local_sel);
-	Cost		startup = USAGE_REQUEST_COST;
-	Cost		total = USAGE_REQUEST_COST * waves * pages +
-		fetched * USAGE_ROW_COST;
+	double		rows = clamp_row_est(fanout * call_rows * info->local_sel);
+	Cost		startup;
+	Cost		total;
 
+	usage_cost_calls(fanout, call_rows, pages_per_call(ep, info->opts, call_rows),
+					 info->opts->max_concurrency, &startup, &total);
 	add_path(baserel, (Path *)
 			 usage_compat_foreignscan_path(root, baserel, rows, disabled,
 										   startup, total, required_outer));
@@ -768,8 +779,10 @@ usageGetForeignPaths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 
 /*
  * The echo columns that no request of a scan with these conditions
- * carries and that then read NULL (not the API's documented default), as
- * a list of Integer attribute numbers.
+ * carries, as a list of Integer attribute numbers.  They read NULL, or
+ * the API's default (aggregate_by_ownership false): the rows of the
+ * requests that would carry another value were never asked for, so a test
+ * of such a column cannot be answered.
  */
 static List *
 unsent_echo_columns(UsagePlanInfo *info, List *supplied)
@@ -782,7 +795,6 @@ unsent_echo_columns(UsagePlanInfo *info, List *supplied)
 		int			p = info->cols[i].param;
 
 		if (info->cols[i].kind == USAGE_COL_ECHO &&
-			ep->params[p].absent_echo == NULL &&
 			!usage_param_supplied(ep, info->opts, supplied, p))
 			result = lappend(result, makeInteger(i + 1));
 	}
@@ -1983,28 +1995,22 @@ usage_batch_key_clause(PlannerInfo *root, RelOptInfo *baserel,
 }
 
 /*
- * The inner scan of a batched join: a plain ForeignPath of baserel whose
- * keys (a List of usage_batch_key_to_list elements) supply their
- * parameters, costed for keys_per_batch keys; *inner tells the join's
- * costing about its requests.  NULL when the requests would still lack a
- * parameter.
+ * What the batched join's planning needs to know of the scan of baserel
+ * whose parameters the keys (a List of usage_batch_key_to_list elements)
+ * supply.  False when its requests would still lack a parameter.
  */
-ForeignPath *
-usage_batch_inner_path(PlannerInfo *root, RelOptInfo *baserel, List *keys,
-					   double keys_per_batch, UsageBatchInner *inner)
+bool
+usage_batch_inner_info(PlannerInfo *root, RelOptInfo *baserel, List *keys,
+					   UsageBatchInner *inner)
 {
 	UsagePlanInfo *info = (UsagePlanInfo *) baserel->fdw_private;
 	const UsageEndpoint *ep = info->opts->endpoint;
-	UsageBatchKeys *batch = batch_keys_from_list(keys);
 	List	   *conds = list_concat(list_copy(info->base.conds),
-									batch_key_conds(batch, -1, USAGE_OP_EQ));
-	double		waves;
-	double		fetched;
-	ForeignPath *path;
+									batch_key_conds(batch_keys_from_list(keys),
+													-1, USAGE_OP_EQ));
 
 	if (missing_param(ep, info->opts, conds, info->tested) >= 0)
-		return NULL;
-
+		return false;
 	inner->call_rows = estimate_call_rows(ep, info->opts, conds);
 	inner->fanout = Max(estimate_fanout(ep, info->opts, info->base.conds,
 										info->base.exprs), 1);
@@ -2012,17 +2018,30 @@ usage_batch_inner_path(PlannerInfo *root, RelOptInfo *baserel, List *keys,
 	inner->local_sel = info->local_sel;
 	inner->max_concurrency = info->opts->max_concurrency;
 	inner->batch_size = info->opts->batch_size;
-	inner->request_cost = USAGE_REQUEST_COST;
-	inner->row_cost = USAGE_ROW_COST;
+	return true;
+}
 
-	waves = Max(ceil(keys_per_batch * inner->fanout / inner->max_concurrency), 1);
-	fetched = keys_per_batch * inner->fanout * inner->call_rows;
+/*
+ * The inner scan of a batched join: a plain ForeignPath of baserel whose
+ * keys supply their parameters (usage_batch_inner_info told about it),
+ * costed for one batch of keys_per_batch keys.
+ */
+ForeignPath *
+usage_batch_inner_path(PlannerInfo *root, RelOptInfo *baserel, List *keys,
+					   UsageBatchInner *inner, double keys_per_batch)
+{
+	UsagePlanInfo *info = (UsagePlanInfo *) baserel->fdw_private;
+	double		calls = keys_per_batch * inner->fanout;
+	Cost		startup;
+	Cost		total;
+	ForeignPath *path;
+
+	usage_cost_calls(calls, inner->call_rows, inner->pages,
+					 inner->max_concurrency, &startup, &total);
 	path = usage_compat_foreignscan_path(root, baserel,
-										 clamp_row_est(fetched * inner->local_sel),
-										 false, USAGE_REQUEST_COST,
-										 USAGE_REQUEST_COST * waves * inner->pages +
-										 fetched * USAGE_ROW_COST,
-										 NULL);
+										 clamp_row_est(calls * inner->call_rows *
+													   info->local_sel),
+										 false, startup, total, NULL);
 	path->fdw_private = keys;
 	return path;
 }

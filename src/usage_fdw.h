@@ -540,8 +540,6 @@ typedef struct UsageBatchInner
 	double		local_sel;		/* of the scan's clauses not pushed down */
 	int			max_concurrency;
 	int			batch_size;
-	double		request_cost;	/* one HTTP request */
-	double		row_cost;		/* parsing one row */
 } UsageBatchInner;
 
 extern bool usage_rel_is_ours(RelOptInfo *rel);
@@ -549,9 +547,13 @@ extern List *usage_batch_key_to_list(int param, Oid coltype, Oid valtype);
 extern bool usage_batch_key_clause(PlannerInfo *root, RelOptInfo *baserel,
 								   RestrictInfo *rinfo, Relids outer_relids,
 								   int *param, Expr **value, Oid *coltype);
+extern bool usage_batch_inner_info(PlannerInfo *root, RelOptInfo *baserel,
+								   List *keys, UsageBatchInner *inner);
 extern ForeignPath *usage_batch_inner_path(PlannerInfo *root, RelOptInfo *baserel,
-										   List *keys, double keys_per_batch,
-										   UsageBatchInner *inner);
+										   List *keys, UsageBatchInner *inner,
+										   double keys_per_batch);
+extern void usage_cost_calls(double calls, double call_rows, double pages,
+							 int max_concurrency, Cost *startup, Cost *total);
 extern bool usage_is_batch_scan(PlanState *ps, int nkeys);
 extern int	usage_batch_offer(PlanState *ps, int ntuples, Datum *values);
 extern void usage_batch_set_keys(PlanState *ps, int ntuples, Datum *values);
