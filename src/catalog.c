@@ -37,13 +37,13 @@ static const UsageParamDef cloudflow_params[] = {
 };
 
 static const UsageColumnDef cloudflow_columns[] = {
-	{"flow_id", "text",
+	{"flow_id", "pg_catalog.text",
 	"Response flowId: the cloud flow. Request parameter flowId: WHERE flow_id = ... or IN (...) asks for those flows only."},
-	{"environment_id", "text",
+	{"environment_id", "pg_catalog.text",
 	"Response environmentId: the environment the flow belongs to."},
-	{"connection_id", "text",
+	{"connection_id", "pg_catalog.text",
 	"Response connectionId: the connection the flow uses."},
-	{"tenant", "text",
+	{"tenant", "pg_catalog.text",
 	"Request parameter tenant (echo): the tenant the request was filtered on, NULL when not filtered."},
 };
 
@@ -67,21 +67,21 @@ static const UsageParamDef by_folder_params[] = {
 };
 
 static const UsageColumnDef by_folder_columns[] = {
-	{"tenant_id", "text",
+	{"tenant_id", "pg_catalog.text",
 	"Request parameter tenantId (echo; required): WHERE tenant_id = ... or IN (...)."},
-	{"start_date", "timestamptz",
+	{"start_date", "pg_catalog.timestamptz",
 	"Request parameter startDate (echo; required), sent as unix milliseconds: WHERE start_date = ..."},
-	{"end_date", "timestamptz",
+	{"end_date", "pg_catalog.timestamptz",
 	"Request parameter endDate (echo; required), sent as unix milliseconds: WHERE end_date = ..."},
-	{"consumable_code", "text",
+	{"consumable_code", "pg_catalog.text",
 	"Request parameter consumableCode (echo; required): WHERE consumable_code = ... or IN (...)."},
-	{"aggregate_by_ownership", "boolean",
+	{"aggregate_by_ownership", "pg_catalog.bool",
 	"Request parameter aggregateByOwnership (echo; false when not sent)."},
-	{"folder_key", "text", "Response folderKey: the folder."},
-	{"folder_name", "text", "Response folderName."},
-	{"parent_folder_key", "text", "Response parentFolderKey, NULL for a root folder."},
-	{"consumed_by_self", "numeric", "Response consumedBySelf: units consumed in the folder."},
-	{"process_count_self", "bigint", "Response processCountSelf: processes run in the folder."},
+	{"folder_key", "pg_catalog.text", "Response folderKey: the folder."},
+	{"folder_name", "pg_catalog.text", "Response folderName."},
+	{"parent_folder_key", "pg_catalog.text", "Response parentFolderKey, NULL for a root folder."},
+	{"consumed_by_self", "pg_catalog.numeric", "Response consumedBySelf: units consumed in the folder."},
+	{"process_count_self", "pg_catalog.int8", "Response processCountSelf: processes run in the folder."},
 };
 
 static const UsageParamDef daily_params[] = {
@@ -100,18 +100,18 @@ static const UsageParamDef daily_params[] = {
 };
 
 static const UsageColumnDef daily_columns[] = {
-	{"tenant_id", "text",
+	{"tenant_id", "pg_catalog.text",
 	"Request parameter tenantId (echo; required): WHERE tenant_id = ... or IN (...)."},
-	{"consumable_code", "text",
+	{"consumable_code", "pg_catalog.text",
 	"Request parameter consumableCode (echo; required): WHERE consumable_code = ... or IN (...)."},
-	{"aggregate_by_ownership", "boolean",
+	{"aggregate_by_ownership", "pg_catalog.bool",
 	"Request parameter aggregateByOwnership (echo; false when not sent)."},
-	{"folder_key", "text",
+	{"folder_key", "pg_catalog.text",
 	"Request parameter folderKeys = [folder_key] (echo; NULL when not filtered): WHERE folder_key = ..."},
-	{"date", "date",
+	{"date", "pg_catalog.date",
 	"Response date (UTC day). Its range in WHERE becomes startDate/endDate; a lower bound is required."},
-	{"service", "text", "Response service."},
-	{"consumed_amount", "numeric", "Response consumedAmount."},
+	{"service", "pg_catalog.text", "Response service."},
+	{"consumed_amount", "pg_catalog.numeric", "Response consumedAmount."},
 };
 
 #define lengthof_array(a) ((int) (sizeof(a) / sizeof((a)[0])))

@@ -258,9 +258,14 @@ usage_fdw_ddl_command_end(PG_FUNCTION_ARGS)
 
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	/*
+	 * Every name schema-qualified and every operator spelt with
+	 * OPERATOR(pg_catalog....): this runs with the DDL user's search_path,
+	 * where a schema that another role can write may come first.
+	 */
 	rc = SPI_execute("SELECT classid, objid FROM pg_catalog.pg_event_trigger_ddl_commands()"
-					 " WHERE classid IN ('pg_catalog.pg_class'::pg_catalog.regclass,"
-					 " 'pg_catalog.pg_foreign_server'::pg_catalog.regclass)",
+					 " WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid"
+					 " OR classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_foreign_server'::pg_catalog.regclass::pg_catalog.oid",
 					 true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));

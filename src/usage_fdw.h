@@ -110,7 +110,9 @@ typedef struct UsageParamDef
 typedef struct UsageColumnDef
 {
 	const char *name;
-	const char *type;
+	const char *type;			/* schema-qualified, as pg_type spells it:
+								 * IMPORT's commands are parsed with the
+								 * importing user's search_path */
 	const char *comment;
 } UsageColumnDef;
 
