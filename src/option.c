@@ -453,6 +453,17 @@ usage_fdw_validator(PG_FUNCTION_ARGS)
 	else if (ctx == CTX_USER)
 		check_user_options(options);
 
+	/* GUIDs last: a misplaced option is better told as such */
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if ((ctx == CTX_SERVER || ctx == CTX_TABLE) &&
+			usage_option_is_guid(d->defname))
+			usage_check_guid(defGetString(d),
+							 psprintf("option \"%s\"", d->defname));
+	}
+
 	PG_RETURN_VOID();
 }
 
@@ -668,6 +679,49 @@ usage_param_default(UsageOptions *opts, const UsageParamDef *param)
 			return defGetString(d);
 	}
 	return NULL;
+}
+
+/*
+ * Is value a GUID written as the vendors do:
+ * xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hexadecimal digits of either case?
+ */
+bool
+usage_is_guid(const char *value)
+{
+	static const int groups[] = {8, 4, 4, 4, 12};
+	const char *p = value;
+
+	for (int g = 0; g < (int) lengthof(groups); g++)
+	{
+		if (g > 0 && *p++ != '-')
+			return false;
+		for (int i = 0; i < groups[g]; i++, p++)
+		{
+			if (!isxdigit((unsigned char) *p))
+				return false;
+		}
+	}
+	return *p == '\0';
+}
+
+/*
+ * usage_check_guid
+ *		Refuse a value of a parameter that the vendor documents as a GUID,
+ *		when it is not one: the API would answer a typo with zero rows.
+ *
+ * what names where the value came from, e.g. option "organization_id" or
+ * column "tenant_id".
+ */
+void
+usage_check_guid(const char *value, const char *what)
+{
+	if (usage_is_guid(value))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid value for %s: \"%s\"", what, value),
+			 errdetail("The API takes a GUID here; it would answer any other value with no rows."),
+			 errhint("Give a GUID of the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hexadecimal digits).")));
 }
 
 /*
