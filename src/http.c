@@ -67,8 +67,19 @@
 #define RETRY_AFTER_CAP_MS 60000
 /* longest Retry-After value kept (a longer one is not a usable value) */
 #define RETRY_AFTER_MAX_LEN 128
+/* libcurl's code for oversized headers, where it has one */
+#if LIBCURL_VERSION_NUM >= 0x080600
+#define USAGE_CURLE_TOO_LARGE CURLE_TOO_LARGE
+#else
+#define USAGE_CURLE_TOO_LARGE CURLE_OUT_OF_MEMORY
+#endif
 /* how much of an API's error text goes into a message */
 #define API_TEXT_MAX_BYTES 500
+/* the most response header bytes accepted (libcurl refuses a line >100 kB) */
+#define MAX_HEADER_BYTES (64 * 1024)
+/* secrets shorter than this are not redacted: they would match any text */
+#define MIN_REDACTED_LEN 4
+#define REDACTED "[redacted]"
 
 /* where a transfer is */
 typedef enum UsageXferState
@@ -114,6 +125,11 @@ struct UsageTransfer
 	char	   *content_type;	/* malloc'd */
 	char	   *retry_after;	/* malloc'd value of the Retry-After header of
 								 * the last response, or NULL */
+	size_t		header_bytes;	/* of the response headers so far */
+	bool		in_headers;		/* a status line came, the headers' end not
+								 * yet */
+	bool		headers_too_large;	/* over MAX_HEADER_BYTES, or a line over
+									 * libcurl's limit */
 	int64		retry_after_s;	/* >= 0: retries stopped, the server asked
 								 * for this long a wait */
 
@@ -192,11 +208,22 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 	UsageTransfer *x = (UsageTransfer *) userdata;
 	size_t		n = size * nitems;
 
+	/* oversized headers: stop here rather than let libcurl buffer them */
+	x->header_bytes += n;
+	if (x->header_bytes > MAX_HEADER_BYTES)
+	{
+		x->headers_too_large = true;
+		return 0;				/* makes libcurl abort the transfer */
+	}
 	if (n >= 5 && strncmp(buffer, "HTTP/", 5) == 0)
 	{
+		x->in_headers = true;
 		free(x->retry_after);
 		x->retry_after = NULL;
 	}
+	else if ((n == 2 && buffer[0] == '\r' && buffer[1] == '\n') ||
+			 (n == 1 && buffer[0] == '\n'))
+		x->in_headers = false;
 	else if (n > 12 && pg_strncasecmp(buffer, "Retry-After:", 12) == 0)
 	{
 		const char *v = buffer + 12;
@@ -465,6 +492,9 @@ start_attempt(UsageTransfer *x)
 	if (x->buf)
 		x->buf[0] = '\0';
 	x->too_large = false;
+	x->header_bytes = 0;
+	x->in_headers = false;
+	x->headers_too_large = false;
 	x->status = 0;
 	x->result = CURLE_OK;
 	x->errbuf[0] = '\0';
@@ -637,7 +667,8 @@ typedef struct CurlErrorClass
 static const CurlErrorClass curl_error_classes[] = {
 	{CURLE_COULDNT_CONNECT, USAGE_FAIL_CONNECTION, true,
 	"could not connect to the server"},
-	{CURLE_COULDNT_RESOLVE_HOST, USAGE_FAIL_CONNECTION, true,
+	/* a name that does not resolve will not resolve in a second either */
+	{CURLE_COULDNT_RESOLVE_HOST, USAGE_FAIL_CONNECTION, false,
 	"could not resolve the server's host name"},
 	{CURLE_COULDNT_RESOLVE_PROXY, USAGE_FAIL_CONNECTION, false,
 	"could not resolve the proxy's host name"},
@@ -685,7 +716,7 @@ classify(UsageTransfer *x)
 	FailureClass c = {USAGE_FAIL_NONE, false, NULL};
 	long		st = x->status;
 
-	if (x->too_large)
+	if (x->too_large || x->headers_too_large)
 		c.failure = USAGE_FAIL_TOO_LARGE;
 	else if (x->result != CURLE_OK)
 	{
@@ -779,6 +810,15 @@ finish_attempt(UsageTransfer *x, CURLcode rc)
 	x->result = rc;
 	if (rc == CURLE_FILESIZE_EXCEEDED)
 		x->too_large = true;
+
+	/*
+	 * A header line longer than libcurl takes (100 kB) never reaches
+	 * header_cb: libcurl gives up while reading headers, with "out of
+	 * memory" (or CURLE_TOO_LARGE from 8.6 on).
+	 */
+	if (x->in_headers &&
+		(rc == CURLE_OUT_OF_MEMORY || rc == USAGE_CURLE_TOO_LARGE))
+		x->headers_too_large = true;
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 	if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
 		x->content_type = strdup(ct);
@@ -1116,6 +1156,27 @@ url_path(const char *url)
 }
 
 /*
+ * The host name of a URL, for messages (not the whole URL: its query may
+ * carry values); "?" when it does not parse.
+ */
+static const char *
+url_host(const char *url)
+{
+	CURLU	   *u = curl_url();
+	char	   *host = NULL;
+	char	   *result;
+
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		result = pstrdup("?");
+	else
+		result = pstrdup(host);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return usage_api_text(result, strlen(result), 300);
+}
+
+/*
  * Pass UTF-8 text through the conversion to encoding "target", a stretch at
  * a time: where the conversion stops at a character that target cannot
  * hold, that character becomes '?'.  With convert, the result is in target;
@@ -1294,6 +1355,7 @@ typedef struct FailureReport
 {
 	UsageTransfer *x;
 	FailureClass cls;
+	const char *host;			/* of the URL */
 	const char *path;			/* of the URL, fit for a message */
 	const char *what;			/* the caller's context */
 	char	   *detail;			/* HTTP errors: the API's message */
@@ -1313,8 +1375,8 @@ report_transport_failure(const FailureReport *r)
 				 errmsg_plural("%s %s failed after %d attempt: %s",
 							   "%s %s failed after %d attempts: %s",
 							   tries, x->method, r->path, tries, r->cls.text),
-				 errdetail("The last attempt ended with libcurl error code %d.",
-						   (int) x->result),
+				 errdetail("The host was \"%s\"; the last attempt ended with libcurl error code %d.",
+						   r->host, (int) x->result),
 				 errdetail_log("libcurl reported: %s.", r->curl_text),
 				 errhint("Check base_url, the network, proxy and timeout_ms / max_retries of the server."),
 				 errcontext("%s", r->what)));
@@ -1323,15 +1385,16 @@ report_transport_failure(const FailureReport *r)
 				(errcode(failure_errcode(r->cls.failure)),
 				 errmsg("%s %s failed: the server's TLS certificate could not be verified",
 						x->method, r->path),
-				 errdetail("The last attempt ended with libcurl error code %d.",
-						   (int) x->result),
+				 errdetail("The host was \"%s\"; the last attempt ended with libcurl error code %d.",
+						   r->host, (int) x->result),
 				 errdetail_log("libcurl reported: %s.", r->curl_text),
 				 errhint("Use the server option ca_file to trust a private certificate authority."),
 				 errcontext("%s", r->what)));
 	ereport(ERROR,
 			(errcode(failure_errcode(r->cls.failure)),
 			 errmsg("%s %s failed: %s", x->method, r->path, r->cls.text),
-			 errdetail("libcurl reported: %s.", r->curl_text),
+			 errdetail("The host was \"%s\"; libcurl reported: %s.",
+					   r->host, r->curl_text),
 			 errcontext("%s", r->what)));
 }
 
@@ -1390,6 +1453,7 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 
 	r.x = x;
 	r.cls = classify(x);
+	r.host = url_host(x->url);
 	r.path = usage_api_text(rawpath, strlen(rawpath), 2000);
 	r.what = what;
 	if (x->result != CURLE_OK)
@@ -1401,6 +1465,13 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 	else if (!x->too_large)
 		r.detail = api_detail(x);
 
+	if (x->headers_too_large)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the response headers from host \"%s\" exceed the limit of %d kB",
+						r.host, MAX_HEADER_BYTES / 1024),
+				 errdetail("The response to %s %s was not read.", x->method, r.path),
+				 errcontext("%s", what)));
 	if (r.cls.failure == USAGE_FAIL_TOO_LARGE)
 		ereport(ERROR,
 				(errcode(failure_errcode(r.cls.failure)),
