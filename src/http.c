@@ -33,7 +33,9 @@
  *
  * Text that comes from an API (error bodies, messages, header values) goes
  * through usage_api_text() before it reaches an error message, so that it
- * is valid in the database encoding whatever the server sent.
+ * is valid in the database encoding whatever the server sent, and so that
+ * no secret of the requests under way reaches a message when a server
+ * reflects a request back (see usage_redact_secrets).
  *
  * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
  *
@@ -52,6 +54,7 @@
 #include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
@@ -154,6 +157,17 @@ static bool callbacks_registered = false;
 
 /* waits so far: a wait is charged once to each scan's stats */
 static uint64 wait_count = 0;
+
+/*
+ * The secrets of the requests of this transaction (credentials of the user
+ * mappings, bearer tokens), each in the forms a server may reflect it in:
+ * as sent, URL- or form-encoded, JSON-escaped.  malloc'd; overwritten and
+ * freed at transaction end.
+ */
+static char **secret_forms = NULL;
+static int	nsecret_forms = 0;
+static int	maxsecret_forms = 0;
+static size_t longest_secret_form = 0;
 
 static void release_all_transfers(void);
 
@@ -302,6 +316,157 @@ timer_cb(CURLM *m, long timeout_ms, void *userp)
 }
 
 /* ----------------------------------------------------------------
+ *		Secrets to redact
+ * ----------------------------------------------------------------
+ */
+
+/* Remember one form of a secret (once). */
+static void
+add_secret_form(const char *form)
+{
+	char	   *copy;
+
+	for (int i = 0; i < nsecret_forms; i++)
+	{
+		if (strcmp(secret_forms[i], form) == 0)
+			return;
+	}
+	if (nsecret_forms == maxsecret_forms)
+	{
+		int			newmax = Max(8, maxsecret_forms * 2);
+		char	  **n = realloc(secret_forms, sizeof(char *) * newmax);
+
+		if (n == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		secret_forms = n;
+		maxsecret_forms = newmax;
+	}
+	copy = strdup(form);
+	if (copy == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	secret_forms[nsecret_forms++] = copy;
+	longest_secret_form = Max(longest_secret_form, strlen(copy));
+}
+
+/* Overwrite and forget every secret (transaction end). */
+static void
+forget_secrets(void)
+{
+	for (int i = 0; i < nsecret_forms; i++)
+	{
+		explicit_bzero(secret_forms[i], strlen(secret_forms[i]));
+		free(secret_forms[i]);
+	}
+	nsecret_forms = 0;
+	longest_secret_form = 0;
+}
+
+/* Lower-case the hexadecimal digits of %XX escapes. */
+static char *
+lower_hex_escapes(const char *s)
+{
+	char	   *r = pstrdup(s);
+
+	for (char *p = r; *p; p++)
+	{
+		if (*p == '%' && p[1] && p[2])
+		{
+			p[1] = pg_tolower((unsigned char) p[1]);
+			p[2] = pg_tolower((unsigned char) p[2]);
+			p += 2;
+		}
+	}
+	return r;
+}
+
+/*
+ * usage_http_note_secret
+ *		Redact secret, in every form a server may reflect it in, from any
+ *		API text that reaches a message until the transaction ends.
+ *
+ * The forms: as sent; URL-encoded (upper- and lower-case hex, and with '+'
+ * for a space, as a form body has it); JSON-escaped (also with "\/").
+ */
+void
+usage_http_note_secret(const char *secret)
+{
+	StringInfoData enc;
+	StringInfoData json;
+	char	   *p;
+
+	if (secret == NULL || strlen(secret) < MIN_REDACTED_LEN)
+		return;
+	add_secret_form(secret);
+
+	initStringInfo(&enc);
+	usage_append_url_encoded(&enc, secret);
+	add_secret_form(enc.data);
+	add_secret_form(lower_hex_escapes(enc.data));
+	while ((p = strstr(enc.data, "%20")) != NULL)
+	{
+		*p = '+';
+		memmove(p + 1, p + 3, strlen(p + 3) + 1);
+	}
+	add_secret_form(enc.data);
+
+	initStringInfo(&json);
+	escape_json(&json, secret);
+	/* without the quotes */
+	json.data[json.len - 1] = '\0';
+	add_secret_form(json.data + 1);
+	if (strchr(secret, '/') != NULL)
+	{
+		StringInfoData slash;
+
+		initStringInfo(&slash);
+		for (const char *q = json.data + 1; *q; q++)
+		{
+			if (*q == '/')
+				appendStringInfoChar(&slash, '\\');
+			appendStringInfoChar(&slash, *q);
+		}
+		add_secret_form(slash.data);
+		explicit_bzero(slash.data, slash.len);
+	}
+	explicit_bzero(enc.data, enc.len);
+	explicit_bzero(json.data, json.len);
+}
+
+/*
+ * usage_redact_secrets
+ *		len bytes of s with every noted secret replaced by "[redacted]";
+ *		palloc'd and NUL-terminated, its length in *outlen.
+ */
+char *
+usage_redact_secrets(const char *s, size_t len, size_t *outlen)
+{
+	StringInfoData out;
+	size_t		i = 0;
+
+	initStringInfo(&out);
+	while (i < len)
+	{
+		bool		hit = false;
+
+		for (int k = 0; k < nsecret_forms && !hit; k++)
+		{
+			size_t		fl = strlen(secret_forms[k]);
+
+			if (fl <= len - i && memcmp(s + i, secret_forms[k], fl) == 0)
+			{
+				appendStringInfoString(&out, REDACTED);
+				i += fl;
+				hit = true;
+			}
+		}
+		if (!hit)
+			appendStringInfoChar(&out, s[i++]);
+	}
+	*outlen = out.len;
+	return out.data;
+}
+
+/* ----------------------------------------------------------------
  *		Set-up and clean-up
  * ----------------------------------------------------------------
  */
@@ -322,6 +487,7 @@ http_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* no scan outlives its transaction: whatever is left is garbage */
 			release_all_transfers();
+			forget_secrets();
 			break;
 		default:
 			break;
@@ -455,8 +621,12 @@ build_headers(UsageTransfer *x)
 	char	   *line;
 
 	if (x->has_bearer)
-		auth = psprintf("Authorization: Bearer %s",
-						x->bearer.token(x->bearer.arg));
+	{
+		const char *token = x->bearer.token(x->bearer.arg);
+
+		usage_http_note_secret(token);
+		auth = psprintf("Authorization: Bearer %s", token);
+	}
 	curl_slist_free_all(x->headers);
 	x->headers = NULL;
 	h = append_header(x, h, "Accept: application/json");
@@ -583,6 +753,9 @@ usage_http_start(const UsageHttpRequest *req, UsageHttpStats *stats,
 
 	Assert(*owner == NULL);
 	ensure_multi();
+	/* whatever a server reflects of these, no message shows */
+	usage_http_note_secret(req->opts->access_token);
+	usage_http_note_secret(req->opts->client_secret);
 
 	x = calloc(1, sizeof(UsageTransfer));
 	if (x == NULL)
@@ -1255,9 +1428,22 @@ usage_api_text(const char *s, size_t len, size_t max_bytes)
 	int			dbenc = GetDatabaseEncoding();
 	int			clientenc = pg_get_client_encoding();
 	char	   *text;
+	bool		cut = false;
 
 	if (s == NULL)
 		return pstrdup("");
+
+	/*
+	 * Secrets out first, over enough of the text that one straddling the
+	 * cut at max_bytes is replaced whole.
+	 */
+	if (nsecret_forms > 0)
+	{
+		size_t		window = Min(len, max_bytes + longest_secret_form);
+
+		cut = window < len;
+		s = usage_redact_secrets(s, window, &len);
+	}
 
 	/* valid UTF-8, without control characters */
 	initStringInfo(&buf);
@@ -1286,7 +1472,7 @@ usage_api_text(const char *s, size_t len, size_t max_bytes)
 			i++;
 		}
 	}
-	if (i < len)
+	if (i < len || cut)
 		appendStringInfoString(&buf, "...");
 	text = buf.data;
 

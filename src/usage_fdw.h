@@ -464,6 +464,8 @@ USAGE_NORETURN extern void usage_http_report_failure(UsageTransfer *xfer,
 extern void usage_http_release(UsageTransfer **owner);
 extern void usage_http_init(void);
 extern char *usage_api_text(const char *s, size_t len, size_t max_bytes);
+extern void usage_http_note_secret(const char *secret);
+extern char *usage_redact_secrets(const char *s, size_t len, size_t *outlen);
 
 /* ----------------------------------------------------------------
  *		Authentication (auth.c)
