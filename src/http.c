@@ -401,7 +401,10 @@ usage_http_note_secret(const char *secret)
 	initStringInfo(&enc);
 	usage_append_url_encoded(&enc, secret);
 	add_secret_form(enc.data);
-	add_secret_form(lower_hex_escapes(enc.data));
+	p = lower_hex_escapes(enc.data);
+	add_secret_form(p);
+	explicit_bzero(p, strlen(p));
+	pfree(p);
 	while ((p = strstr(enc.data, "%20")) != NULL)
 	{
 		*p = '+';
@@ -1416,7 +1419,8 @@ utf8_keep_convertible(const char *utf8, int len, int target, bool convert)
  * character that the database encoding cannot represent (ASCII always can).
  * A character that the client's encoding cannot represent becomes '?' as
  * well, so that sending the message to the client cannot fail and replace
- * it with an encoding error.  Control characters become spaces.  At most
+ * it with an encoding error.  Every secret noted by usage_http_note_secret
+ * becomes "[redacted]", first.  Control characters become spaces.  At most
  * max_bytes of the input are used, cut on a character boundary, and "..."
  * marks a cut.  Never fails on bad input; the result is palloc'd.
  */
