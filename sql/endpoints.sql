@@ -29,7 +29,7 @@ SELECT folder_name, consumed_by_self, process_count_self, aggregate_by_ownership
    AND start_date = '2024-01-01 00:00:00+00' AND end_date = '2024-01-08 00:00:00+00';
 -- a tenant the API does not know: no rows, no error
 SELECT count(*) FROM usage.consumption_by_folder
- WHERE tenant_id = 'no-such-tenant' AND consumable_code = 'RU'
+ WHERE tenant_id = '99999999-9999-9999-9999-999999999999' AND consumable_code = 'RU'
    AND start_date = '2024-01-01 00:00:00+00' AND end_date = '2024-02-01 00:00:00+00';
 \! python3 test/mockctl.py requests
 

@@ -22,22 +22,22 @@ CREATE SERVER s FOREIGN DATA WRAPPER usage_fdw OPTIONS (provider 'avepoint', max
 CREATE SERVER s FOREIGN DATA WRAPPER usage_fdw OPTIONS (provider 'avepoint', base_url 'ftp://example.com');
 CREATE SERVER s FOREIGN DATA WRAPPER usage_fdw OPTIONS (provider 'avepoint', token_url 'example.com/token');
 -- booleans and empty strings
-CREATE SERVER s FOREIGN DATA WRAPPER usage_fdw OPTIONS (provider 'uipath', organization_id 'o', aggregate_by_ownership 'maybe');
+CREATE SERVER s FOREIGN DATA WRAPPER usage_fdw OPTIONS (provider 'uipath', organization_id '11111111-1111-1111-1111-111111111111', aggregate_by_ownership 'maybe');
 CREATE SERVER s FOREIGN DATA WRAPPER usage_fdw OPTIONS (provider 'uipath', organization_id '');
 -- parameter defaults of the other provider
 CREATE SERVER s FOREIGN DATA WRAPPER usage_fdw OPTIONS (provider 'avepoint', tenant_id 't');
-CREATE SERVER s FOREIGN DATA WRAPPER usage_fdw OPTIONS (provider 'uipath', organization_id 'o', tenant 't');
+CREATE SERVER s FOREIGN DATA WRAPPER usage_fdw OPTIONS (provider 'uipath', organization_id '11111111-1111-1111-1111-111111111111', tenant 't');
 -- secrets only in user mappings
 CREATE SERVER s FOREIGN DATA WRAPPER usage_fdw OPTIONS (provider 'avepoint', access_token 'x');
 CREATE SERVER s FOREIGN DATA WRAPPER usage_fdw OPTIONS (provider 'avepoint', client_secret 'x');
 CREATE SERVER s FOREIGN DATA WRAPPER usage_fdw OPTIONS (provider 'avepoint', client_id 'x');
 -- all valid options at once
 CREATE SERVER s FOREIGN DATA WRAPPER usage_fdw OPTIONS (
-  provider 'uipath', base_url 'https://cloud.uipath.com/', organization_id 'o',
+  provider 'uipath', base_url 'https://cloud.uipath.com/', organization_id '11111111-1111-1111-1111-111111111111',
   token_url 'https://cloud.uipath.com/identity_/connect/token', scope 's',
   page_size '10', max_concurrency '4', timeout_ms '1000', connect_timeout_ms '500',
   max_retries '0', ca_file '/etc/ssl/certs/ca-certificates.crt', proxy 'http://proxy:3128',
-  tenant_id 't', consumable_code 'RU', aggregate_by_ownership 'true');
+  tenant_id '22222222-2222-2222-2222-222222222222', consumable_code 'RU', aggregate_by_ownership 'true');
 -- ALTER re-validates the complete list
 ALTER SERVER s OPTIONS (DROP organization_id);
 ALTER SERVER s OPTIONS (SET page_size '1001');
@@ -64,7 +64,7 @@ CREATE FOREIGN TABLE ft (a text) SERVER uipath OPTIONS (endpoint 'daily_consumpt
 CREATE FOREIGN TABLE ft (a text) SERVER uipath OPTIONS (endpoint 'daily_consumption_by_service', tenant 'x');
 CREATE FOREIGN TABLE ft (a text) SERVER avepoint OPTIONS (endpoint 'cloud_flow_connection_usage', consumable_code 'x');
 CREATE FOREIGN TABLE ft (a text) SERVER uipath
-  OPTIONS (endpoint 'daily_consumption_by_service', tenant_id 't', consumable_code 'RU',
+  OPTIONS (endpoint 'daily_consumption_by_service', tenant_id '22222222-2222-2222-2222-222222222222', consumable_code 'RU',
            aggregate_by_ownership 'off', page_size '5', max_concurrency '2');
 ALTER FOREIGN TABLE ft OPTIONS (DROP endpoint);
 ALTER FOREIGN TABLE ft OPTIONS (SET endpoint 'cloud_flow_connection_usage');
@@ -73,7 +73,7 @@ ALTER FOREIGN TABLE ft OPTIONS (SET endpoint 'consumption_by_folder');
 ALTER SERVER uipath OPTIONS (SET provider 'avepoint');
 CREATE SERVER ap2 FOREIGN DATA WRAPPER usage_fdw OPTIONS (provider 'avepoint');
 CREATE FOREIGN TABLE ap2_flows (flow_id text) SERVER ap2 OPTIONS (endpoint 'cloud_flow_connection_usage');
-ALTER SERVER ap2 OPTIONS (SET provider 'uipath', ADD organization_id 'o');
+ALTER SERVER ap2 OPTIONS (SET provider 'uipath', ADD organization_id '11111111-1111-1111-1111-111111111111');
 DROP SERVER ap2 CASCADE;
 -- columns
 ALTER FOREIGN TABLE ft ALTER COLUMN a OPTIONS (ADD json_key '');

@@ -173,11 +173,11 @@ SELECT count(*) FROM usage.consumption_by_folder
  WHERE tenant_id = (CASE WHEN random() >= 0 THEN :t2 END) AND consumable_code = 'RU' AND :jan;
 -- too many requests
 SELECT count(*) FROM usage.consumption_by_folder
- WHERE tenant_id = ANY (ARRAY(SELECT g::text FROM generate_series(1, 10001) g))
+ WHERE tenant_id = ANY (ARRAY(SELECT lpad(g::text, 8, '0') || '-0000-0000-0000-000000000000' FROM generate_series(1, 10001) g))
    AND consumable_code = 'RU' AND :jan;
 -- rows always satisfy the query: the echo makes WHERE hold
 \! python3 test/mockctl.py reset
 SELECT DISTINCT tenant_id, consumable_code, start_date, end_date, aggregate_by_ownership
   FROM usage.consumption_by_folder
- WHERE tenant_id IN (:t2, 'other') AND consumable_code = 'PLTU' AND :jan ORDER BY 1;
+ WHERE tenant_id IN (:t2, '99999999-9999-9999-9999-999999999999') AND consumable_code = 'PLTU' AND :jan ORDER BY 1;
 RESET timezone;

@@ -173,13 +173,13 @@ SELECT count(*) FROM usage.consumption_by_folder
 
 -- 6. EXPLAIN of values the executor refuses or converts
 EXPLAIN (COSTS OFF) SELECT * FROM usage.consumption_by_folder
- WHERE tenant_id = 't' AND consumable_code = 'RU' AND start_date = '-infinity' AND end_date = '2024-01-01';
+ WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '-infinity' AND end_date = '2024-01-01';
 SELECT * FROM usage.consumption_by_folder
- WHERE tenant_id = 't' AND consumable_code = 'RU' AND start_date = '-infinity' AND end_date = '2024-01-01';
+ WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND start_date = '-infinity' AND end_date = '2024-01-01';
 EXPLAIN (COSTS OFF) SELECT * FROM usage.consumption_by_folder
- WHERE tenant_id = 't' AND consumable_code = 'RU' AND :jan AND aggregate_by_ownership IN (true, true);
+ WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND :jan AND aggregate_by_ownership IN (true, true);
 EXPLAIN (COSTS OFF) SELECT * FROM usage.consumption_by_folder
- WHERE tenant_id = 't' AND consumable_code = 'RU' AND end_date = '2024-01-02'
+ WHERE tenant_id = '22222222-2222-2222-2222-222222222222' AND consumable_code = 'RU' AND end_date = '2024-01-02'
    AND start_date IN ('2024-01-01 00:00+00', '2024-01-01 00:00+00');
 
 -- 7. a date column declared timestamptz: the day of the bound in the

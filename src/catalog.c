@@ -28,22 +28,22 @@
 static const UsageParamDef cloudflow_params[] = {
 	/*
 	 * key, api_name, api_name_end, option, place, kind, required, echo,
-	 * absent_echo, narrows, not_after
+	 * absent_echo, narrows, not_after, guid
 	 */
 	{"flowId", "flowId", NULL, NULL,
-	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, false, NULL, 0.0002, NULL},
+	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, false, NULL, 0.0002, NULL, false},
 	{"tenant", "tenant", NULL, "tenant",
-	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, true, NULL, 0.5, NULL},
+	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, true, NULL, 0.5, NULL, false},
 };
 
 static const UsageColumnDef cloudflow_columns[] = {
-	{"flow_id", "text",
+	{"flow_id", "pg_catalog.text",
 	"Response flowId: the cloud flow. Request parameter flowId: WHERE flow_id = ... or IN (...) asks for those flows only."},
-	{"environment_id", "text",
+	{"environment_id", "pg_catalog.text",
 	"Response environmentId: the environment the flow belongs to."},
-	{"connection_id", "text",
+	{"connection_id", "pg_catalog.text",
 	"Response connectionId: the connection the flow uses."},
-	{"tenant", "text",
+	{"tenant", "pg_catalog.text",
 	"Request parameter tenant (echo): the tenant the request was filtered on, NULL when not filtered."},
 };
 
@@ -53,65 +53,65 @@ static const UsageColumnDef cloudflow_columns[] = {
  */
 static const UsageParamDef by_folder_params[] = {
 	{NULL, "organizationId", NULL, "organization_id",
-	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL, 1.0, NULL},
+	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL, 1.0, NULL, true},
 	{"tenantId", "tenantId", NULL, "tenant_id",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL, true},
 	{"startDate", "startDate", NULL, NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL, 1.0, "endDate"},
+	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL, 1.0, "endDate", false},
 	{"endDate", "endDate", NULL, NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL, 1.0, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL, 1.0, NULL, false},
 	{"consumableCode", "consumableCode", NULL, "consumable_code",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL, false},
 	{"aggregateByOwnership", "aggregateByOwnership", NULL, "aggregate_by_ownership",
-	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false", 1.0, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false", 1.0, NULL, false},
 };
 
 static const UsageColumnDef by_folder_columns[] = {
-	{"tenant_id", "text",
+	{"tenant_id", "pg_catalog.text",
 	"Request parameter tenantId (echo; required): WHERE tenant_id = ... or IN (...)."},
-	{"start_date", "timestamptz",
+	{"start_date", "pg_catalog.timestamptz",
 	"Request parameter startDate (echo; required), sent as unix milliseconds: WHERE start_date = ..."},
-	{"end_date", "timestamptz",
+	{"end_date", "pg_catalog.timestamptz",
 	"Request parameter endDate (echo; required), sent as unix milliseconds: WHERE end_date = ..."},
-	{"consumable_code", "text",
+	{"consumable_code", "pg_catalog.text",
 	"Request parameter consumableCode (echo; required): WHERE consumable_code = ... or IN (...)."},
-	{"aggregate_by_ownership", "boolean",
+	{"aggregate_by_ownership", "pg_catalog.bool",
 	"Request parameter aggregateByOwnership (echo; false when not sent)."},
-	{"folder_key", "text", "Response folderKey: the folder."},
-	{"folder_name", "text", "Response folderName."},
-	{"parent_folder_key", "text", "Response parentFolderKey, NULL for a root folder."},
-	{"consumed_by_self", "numeric", "Response consumedBySelf: units consumed in the folder."},
-	{"process_count_self", "bigint", "Response processCountSelf: processes run in the folder."},
+	{"folder_key", "pg_catalog.text", "Response folderKey: the folder."},
+	{"folder_name", "pg_catalog.text", "Response folderName."},
+	{"parent_folder_key", "pg_catalog.text", "Response parentFolderKey, NULL for a root folder."},
+	{"consumed_by_self", "pg_catalog.numeric", "Response consumedBySelf: units consumed in the folder."},
+	{"process_count_self", "pg_catalog.int8", "Response processCountSelf: processes run in the folder."},
 };
 
 static const UsageParamDef daily_params[] = {
 	{NULL, "organizationId", NULL, "organization_id",
-	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL, 1.0, NULL},
+	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL, 1.0, NULL, true},
 	{"tenantId", "tenantId", NULL, "tenant_id",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL, true},
 	{"date", "startDate", "endDate", NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_DATE_RANGE, true, false, NULL, 1.0, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_DATE_RANGE, true, false, NULL, 1.0, NULL, false},
 	{"consumableCode", "consumableCode", NULL, "consumable_code",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL, false},
 	{"aggregateByOwnership", "aggregateByOwnership", NULL, "aggregate_by_ownership",
-	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false", 1.0, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false", 1.0, NULL, false},
 	{"folderKey", "folderKeys", NULL, NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_STRING_LIST, false, true, NULL, 0.2, NULL},
+	USAGE_PLACE_BODY, USAGE_KIND_STRING_LIST, false, true, NULL, 0.2, NULL, false},
 };
 
 static const UsageColumnDef daily_columns[] = {
-	{"tenant_id", "text",
+	{"tenant_id", "pg_catalog.text",
 	"Request parameter tenantId (echo; required): WHERE tenant_id = ... or IN (...)."},
-	{"consumable_code", "text",
+	{"consumable_code", "pg_catalog.text",
 	"Request parameter consumableCode (echo; required): WHERE consumable_code = ... or IN (...)."},
-	{"aggregate_by_ownership", "boolean",
+	{"aggregate_by_ownership", "pg_catalog.bool",
 	"Request parameter aggregateByOwnership (echo; false when not sent)."},
-	{"folder_key", "text",
+	{"folder_key", "pg_catalog.text",
 	"Request parameter folderKeys = [folder_key] (echo; NULL when not filtered): WHERE folder_key = ..."},
-	{"date", "date",
+	{"date", "pg_catalog.date",
 	"Response date (UTC day). Its range in WHERE becomes startDate/endDate; a lower bound is required."},
-	{"service", "text", "Response service."},
-	{"consumed_amount", "numeric", "Response consumedAmount."},
+	{"service", "pg_catalog.text", "Response service."},
+	{"consumed_amount", "pg_catalog.numeric", "Response consumedAmount."},
 };
 
 #define lengthof_array(a) ((int) (sizeof(a) / sizeof((a)[0])))
@@ -311,4 +311,61 @@ usage_binding_options(void)
 		}
 	}
 	return names;
+}
+
+/*
+ * Is the value of this option (a binding, or a path parameter such as
+ * organization_id) documented as a GUID?  The catalogue says so, for every
+ * parameter the option sets.
+ */
+bool
+usage_option_is_guid(const char *option)
+{
+	for (int i = 0; i < lengthof_array(endpoints); i++)
+	{
+		int			p = usage_find_param_by_option(&endpoints[i], option);
+
+		if (p >= 0 && endpoints[i].params[p].guid)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Does the endpoint return or take the JSON key?  Its request parameters'
+ * keys, and the response keys of its standard columns (their names in
+ * camelCase).
+ */
+bool
+usage_endpoint_knows_key(const UsageEndpoint *ep, const char *key)
+{
+	if (usage_find_param_by_key(ep, key) >= 0)
+		return true;
+	for (int c = 0; c < ep->ncolumns; c++)
+	{
+		char	   *camel = usage_camel_case(ep->columns[c].name);
+		bool		same = strcmp(camel, key) == 0;
+
+		pfree(camel);
+		if (same)
+			return true;
+	}
+	return false;
+}
+
+/* The JSON keys an endpoint knows, comma-separated, for messages. */
+char *
+usage_endpoint_keys(const UsageEndpoint *ep)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int c = 0; c < ep->ncolumns; c++)
+	{
+		char	   *camel = usage_camel_case(ep->columns[c].name);
+
+		appendStringInfo(&buf, "%s%s", c > 0 ? ", " : "", camel);
+		pfree(camel);
+	}
+	return buf.data;
 }

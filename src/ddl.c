@@ -46,6 +46,8 @@
 
 PG_FUNCTION_INFO_V1(usage_fdw_ddl_command_end);
 
+static char *import_option_names(UsageProvider provider);
+
 static bool
 table_listed(List *tables, const char *name)
 {
@@ -59,6 +61,85 @@ table_listed(List *tables, const char *name)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * The options of IMPORT FOREIGN SCHEMA: only the binding options of the
+ * server's provider (tenant_id, consumable_code, ... ), which become table
+ * options of every imported table whose endpoint has that parameter.
+ * Anything else is refused, naming the options there are.
+ */
+static void
+check_import_options(List *options, UsageProvider provider)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+		UsageProvider owner;
+
+		if (usage_find_binding(d->defname, &owner) != NULL && owner == provider)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("invalid option \"%s\" for IMPORT FOREIGN SCHEMA", d->defname),
+				 errhint("Valid options for IMPORT FOREIGN SCHEMA from a server of provider \"%s\" are the parameter bindings: %s.",
+						 usage_provider_name(provider),
+						 import_option_names(provider))));
+	}
+}
+
+/* The binding options of a provider, comma-separated, for HINTs. */
+static char *
+import_option_names(UsageProvider provider)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	foreach(lc, usage_binding_options())
+	{
+		const char *name = (const char *) lfirst(lc);
+		UsageProvider owner;
+
+		(void) usage_find_binding(name, &owner);
+		if (owner == provider)
+			appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "", name);
+	}
+	return buf.data;
+}
+
+/* The CREATE FOREIGN TABLE command of an imported standard table. */
+static char *
+import_table_command(const UsageEndpoint *ep, ForeignServer *server,
+					 List *options)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "CREATE FOREIGN TABLE %s (\n",
+					 quote_identifier(ep->name));
+	/* the types are schema-qualified: see UsageColumnDef */
+	for (int c = 0; c < ep->ncolumns; c++)
+		appendStringInfo(&buf, "  %s %s%s\n",
+						 quote_identifier(ep->columns[c].name),
+						 ep->columns[c].type,
+						 c + 1 < ep->ncolumns ? "," : "");
+	appendStringInfo(&buf, ") SERVER %s OPTIONS (endpoint %s",
+					 quote_identifier(server->servername),
+					 quote_literal_cstr(ep->name));
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (usage_find_param_by_option(ep, d->defname) >= 0)
+			appendStringInfo(&buf, ", %s %s", quote_identifier(d->defname),
+							 quote_literal_cstr(defGetString(d)));
+	}
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
 }
 
 List *
@@ -94,10 +175,11 @@ usage_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 						 usage_provider_name(provider), stmt->remote_schema,
 						 stmt->remote_schema)));
 
+	check_import_options(stmt->options, provider);
+
 	for (int i = 0; i < usage_endpoint_count(); i++)
 	{
 		const UsageEndpoint *ep = usage_endpoint_at(i);
-		StringInfoData buf;
 
 		if (ep->provider != provider)
 			continue;
@@ -108,18 +190,8 @@ usage_import_foreign_schema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 			table_listed(stmt->table_list, ep->name))
 			continue;
 
-		initStringInfo(&buf);
-		appendStringInfo(&buf, "CREATE FOREIGN TABLE %s (\n",
-						 quote_identifier(ep->name));
-		for (int c = 0; c < ep->ncolumns; c++)
-			appendStringInfo(&buf, "  %s %s%s\n",
-							 quote_identifier(ep->columns[c].name),
-							 ep->columns[c].type,
-							 c + 1 < ep->ncolumns ? "," : "");
-		appendStringInfo(&buf, ") SERVER %s OPTIONS (endpoint %s)",
-						 quote_identifier(server->servername),
-						 quote_literal_cstr(ep->name));
-		commands = lappend(commands, buf.data);
+		commands = lappend(commands,
+						   import_table_command(ep, server, stmt->options));
 	}
 	return commands;
 }
@@ -188,6 +260,41 @@ comment_imported_table(Oid relid, const UsageEndpoint *ep)
 }
 
 /*
+ * Warn about each column of a foreign table that reads a JSON key its
+ * built-in endpoint neither returns nor takes: such a column is NULL in
+ * every row, which is how a misspelt name would otherwise go unnoticed.
+ * json_key '*' (the whole item) is fine.
+ */
+static void
+warn_unknown_keys(Oid relid, const UsageEndpoint *ep, const char *table_name)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	TupleDesc	tupdesc = RelationGetDescr(rel);
+
+	for (int i = 0; i < tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
+		bool		explicit_key;
+		char	   *key;
+
+		if (att->attisdropped)
+			continue;
+		key = usage_column_json_key(relid, att->attnum, &explicit_key);
+		if (strcmp(key, "*") == 0 || usage_endpoint_knows_key(ep, key) ||
+			(!explicit_key && usage_endpoint_knows_key(ep, NameStr(att->attname))))
+			continue;
+		ereport(WARNING,
+				(errcode(ERRCODE_FDW_COLUMN_NAME_NOT_FOUND),
+				 errmsg("column \"%s\" of foreign table %s reads JSON key \"%s\", which endpoint \"%s\" neither returns nor takes",
+						NameStr(att->attname), table_name, key, ep->name),
+				 errdetail("The column will be NULL in every row."),
+				 errhint("The keys of endpoint \"%s\" are: %s.  Rename the column, or set its option json_key.",
+						 ep->name, usage_endpoint_keys(ep))));
+	}
+	table_close(rel, AccessShareLock);
+}
+
+/*
  * The checks for one object that a command created or altered.
  */
 static void
@@ -207,6 +314,8 @@ check_object(Oid classid, Oid objid, const char *tag)
 		opts = usage_get_options(objid);
 		if (strcmp(tag, "IMPORT FOREIGN SCHEMA") == 0)
 			comment_imported_table(objid, opts->endpoint);
+		else
+			warn_unknown_keys(objid, opts->endpoint, opts->table_name);
 	}
 	else if (classid == ForeignServerRelationId)
 	{
@@ -258,9 +367,14 @@ usage_fdw_ddl_command_end(PG_FUNCTION_ARGS)
 
 	if ((rc = SPI_connect()) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(rc));
+	/*
+	 * Every name schema-qualified and every operator spelt with
+	 * OPERATOR(pg_catalog....): this runs with the DDL user's search_path,
+	 * where a schema that another role can write may come first.
+	 */
 	rc = SPI_execute("SELECT classid, objid FROM pg_catalog.pg_event_trigger_ddl_commands()"
-					 " WHERE classid IN ('pg_catalog.pg_class'::pg_catalog.regclass,"
-					 " 'pg_catalog.pg_foreign_server'::pg_catalog.regclass)",
+					 " WHERE classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass::pg_catalog.oid"
+					 " OR classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_foreign_server'::pg_catalog.regclass::pg_catalog.oid",
 					 true, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
@@ -280,7 +394,15 @@ usage_fdw_ddl_command_end(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	for (uint64 i = 0; i < n; i++)
-		check_object(classids[i], objids[i], tag);
+	{
+		bool		seen = false;
+
+		/* a command may report an object more than once: check it once */
+		for (uint64 j = 0; j < i && !seen; j++)
+			seen = classids[j] == classids[i] && objids[j] == objids[i];
+		if (!seen)
+			check_object(classids[i], objids[i], tag);
+	}
 
 	PG_RETURN_VOID();
 }

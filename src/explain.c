@@ -7,7 +7,8 @@
  * JSON body are shown with the values known at plan time; a value known
  * only at execution (a query parameter, a stable expression such as
  * current_date - 30, a join value, or one of several IN values) appears
- * as a placeholder $n, explained under "Request Parameters".  No secret is
+ * as a placeholder {column}, explained under "Request Parameters" (braces,
+ * so that it cannot be mistaken for a query parameter $n).  No secret is
  * part of any of it: credentials travel in a header only.
  *
  * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
@@ -41,6 +42,7 @@ typedef struct ExplainCtx
 	List	   *exprs;
 	StringInfoData legend;
 	int			nplaceholders;
+	List	   *placeholder_columns;	/* column of each placeholder so far */
 	double		fanout;			/* -1: unknown */
 	bool		empty_range;	/* a date range no day satisfies */
 } ExplainCtx;
@@ -72,20 +74,32 @@ describe_expr(Node *e)
 }
 
 /*
- * A new placeholder $n for a value of colname known only at execution,
- * explained in the legend; set as out's verbatim text (when out is given).
+ * A new placeholder {colname} for a value of colname known only at
+ * execution ({colname#2} for its second value, and so on), explained in the
+ * legend; set as out's verbatim text (when out is given).
  */
 static char *
 add_placeholder(ExplainCtx *cx, const char *colname, const char *what,
 				UsageRenderValue *out)
 {
 	char	   *placeholder;
+	int			nth = 1;
+	ListCell   *lc;
 
+	foreach(lc, cx->placeholder_columns)
+	{
+		if (strcmp((const char *) lfirst(lc), colname) == 0)
+			nth++;
+	}
+	cx->placeholder_columns = lappend(cx->placeholder_columns, pstrdup(colname));
 	cx->nplaceholders++;
+	if (nth == 1)
+		placeholder = psprintf("{%s}", colname);
+	else
+		placeholder = psprintf("{%s#%d}", colname, nth);
 	if (cx->legend.len > 0)
 		appendStringInfoString(&cx->legend, ", ");
-	appendStringInfo(&cx->legend, "$%d = %s: %s", cx->nplaceholders, colname, what);
-	placeholder = psprintf("$%d", cx->nplaceholders);
+	appendStringInfo(&cx->legend, "%s: %s", placeholder, what);
 	if (out)
 	{
 		out->text = placeholder;

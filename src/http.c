@@ -33,7 +33,9 @@
  *
  * Text that comes from an API (error bodies, messages, header values) goes
  * through usage_api_text() before it reaches an error message, so that it
- * is valid in the database encoding whatever the server sent.
+ * is valid in the database encoding whatever the server sent, and so that
+ * no secret of the requests under way reaches a message when a server
+ * reflects a request back (see usage_redact_secrets).
  *
  * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
  *
@@ -52,6 +54,7 @@
 #include "pgstat.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
@@ -67,8 +70,19 @@
 #define RETRY_AFTER_CAP_MS 60000
 /* longest Retry-After value kept (a longer one is not a usable value) */
 #define RETRY_AFTER_MAX_LEN 128
+/* libcurl's code for oversized headers, where it has one */
+#if LIBCURL_VERSION_NUM >= 0x080600
+#define USAGE_CURLE_TOO_LARGE CURLE_TOO_LARGE
+#else
+#define USAGE_CURLE_TOO_LARGE CURLE_OUT_OF_MEMORY
+#endif
 /* how much of an API's error text goes into a message */
 #define API_TEXT_MAX_BYTES 500
+/* the most response header bytes accepted (libcurl refuses a line >100 kB) */
+#define MAX_HEADER_BYTES (64 * 1024)
+/* secrets shorter than this are not redacted: they would match any text */
+#define MIN_REDACTED_LEN 4
+#define REDACTED "[redacted]"
 
 /* where a transfer is */
 typedef enum UsageXferState
@@ -114,6 +128,11 @@ struct UsageTransfer
 	char	   *content_type;	/* malloc'd */
 	char	   *retry_after;	/* malloc'd value of the Retry-After header of
 								 * the last response, or NULL */
+	size_t		header_bytes;	/* of the response headers so far */
+	bool		in_headers;		/* a status line came, the headers' end not
+								 * yet */
+	bool		headers_too_large;	/* over MAX_HEADER_BYTES, or a line over
+									 * libcurl's limit */
 	int64		retry_after_s;	/* >= 0: retries stopped, the server asked
 								 * for this long a wait */
 
@@ -138,6 +157,17 @@ static bool callbacks_registered = false;
 
 /* waits so far: a wait is charged once to each scan's stats */
 static uint64 wait_count = 0;
+
+/*
+ * The secrets of the requests of this transaction (credentials of the user
+ * mappings, bearer tokens), each in the forms a server may reflect it in:
+ * as sent, URL- or form-encoded, JSON-escaped.  malloc'd; overwritten and
+ * freed at transaction end.
+ */
+static char **secret_forms = NULL;
+static int	nsecret_forms = 0;
+static int	maxsecret_forms = 0;
+static size_t longest_secret_form = 0;
 
 static void release_all_transfers(void);
 
@@ -192,11 +222,22 @@ header_cb(char *buffer, size_t size, size_t nitems, void *userdata)
 	UsageTransfer *x = (UsageTransfer *) userdata;
 	size_t		n = size * nitems;
 
+	/* oversized headers: stop here rather than let libcurl buffer them */
+	x->header_bytes += n;
+	if (x->header_bytes > MAX_HEADER_BYTES)
+	{
+		x->headers_too_large = true;
+		return 0;				/* makes libcurl abort the transfer */
+	}
 	if (n >= 5 && strncmp(buffer, "HTTP/", 5) == 0)
 	{
+		x->in_headers = true;
 		free(x->retry_after);
 		x->retry_after = NULL;
 	}
+	else if ((n == 2 && buffer[0] == '\r' && buffer[1] == '\n') ||
+			 (n == 1 && buffer[0] == '\n'))
+		x->in_headers = false;
 	else if (n > 12 && pg_strncasecmp(buffer, "Retry-After:", 12) == 0)
 	{
 		const char *v = buffer + 12;
@@ -275,6 +316,160 @@ timer_cb(CURLM *m, long timeout_ms, void *userp)
 }
 
 /* ----------------------------------------------------------------
+ *		Secrets to redact
+ * ----------------------------------------------------------------
+ */
+
+/* Remember one form of a secret (once). */
+static void
+add_secret_form(const char *form)
+{
+	char	   *copy;
+
+	for (int i = 0; i < nsecret_forms; i++)
+	{
+		if (strcmp(secret_forms[i], form) == 0)
+			return;
+	}
+	if (nsecret_forms == maxsecret_forms)
+	{
+		int			newmax = Max(8, maxsecret_forms * 2);
+		char	  **n = realloc(secret_forms, sizeof(char *) * newmax);
+
+		if (n == NULL)
+			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+		secret_forms = n;
+		maxsecret_forms = newmax;
+	}
+	copy = strdup(form);
+	if (copy == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	secret_forms[nsecret_forms++] = copy;
+	longest_secret_form = Max(longest_secret_form, strlen(copy));
+}
+
+/* Overwrite and forget every secret (transaction end). */
+static void
+forget_secrets(void)
+{
+	for (int i = 0; i < nsecret_forms; i++)
+	{
+		explicit_bzero(secret_forms[i], strlen(secret_forms[i]));
+		free(secret_forms[i]);
+	}
+	nsecret_forms = 0;
+	longest_secret_form = 0;
+}
+
+/* Lower-case the hexadecimal digits of %XX escapes. */
+static char *
+lower_hex_escapes(const char *s)
+{
+	char	   *r = pstrdup(s);
+
+	for (char *p = r; *p; p++)
+	{
+		if (*p == '%' && p[1] && p[2])
+		{
+			p[1] = pg_tolower((unsigned char) p[1]);
+			p[2] = pg_tolower((unsigned char) p[2]);
+			p += 2;
+		}
+	}
+	return r;
+}
+
+/*
+ * usage_http_note_secret
+ *		Redact secret, in every form a server may reflect it in, from any
+ *		API text that reaches a message until the transaction ends.
+ *
+ * The forms: as sent; URL-encoded (upper- and lower-case hex, and with '+'
+ * for a space, as a form body has it); JSON-escaped (also with "\/").
+ */
+void
+usage_http_note_secret(const char *secret)
+{
+	StringInfoData enc;
+	StringInfoData json;
+	char	   *p;
+
+	if (secret == NULL || strlen(secret) < MIN_REDACTED_LEN)
+		return;
+	add_secret_form(secret);
+
+	initStringInfo(&enc);
+	usage_append_url_encoded(&enc, secret);
+	add_secret_form(enc.data);
+	p = lower_hex_escapes(enc.data);
+	add_secret_form(p);
+	explicit_bzero(p, strlen(p));
+	pfree(p);
+	while ((p = strstr(enc.data, "%20")) != NULL)
+	{
+		*p = '+';
+		memmove(p + 1, p + 3, strlen(p + 3) + 1);
+	}
+	add_secret_form(enc.data);
+
+	initStringInfo(&json);
+	escape_json(&json, secret);
+	/* without the quotes */
+	json.data[json.len - 1] = '\0';
+	add_secret_form(json.data + 1);
+	if (strchr(secret, '/') != NULL)
+	{
+		StringInfoData slash;
+
+		initStringInfo(&slash);
+		for (const char *q = json.data + 1; *q; q++)
+		{
+			if (*q == '/')
+				appendStringInfoChar(&slash, '\\');
+			appendStringInfoChar(&slash, *q);
+		}
+		add_secret_form(slash.data);
+		explicit_bzero(slash.data, slash.len);
+	}
+	explicit_bzero(enc.data, enc.len);
+	explicit_bzero(json.data, json.len);
+}
+
+/*
+ * usage_redact_secrets
+ *		len bytes of s with every noted secret replaced by "[redacted]";
+ *		palloc'd and NUL-terminated, its length in *outlen.
+ */
+char *
+usage_redact_secrets(const char *s, size_t len, size_t *outlen)
+{
+	StringInfoData out;
+	size_t		i = 0;
+
+	initStringInfo(&out);
+	while (i < len)
+	{
+		bool		hit = false;
+
+		for (int k = 0; k < nsecret_forms && !hit; k++)
+		{
+			size_t		fl = strlen(secret_forms[k]);
+
+			if (fl <= len - i && memcmp(s + i, secret_forms[k], fl) == 0)
+			{
+				appendStringInfoString(&out, REDACTED);
+				i += fl;
+				hit = true;
+			}
+		}
+		if (!hit)
+			appendStringInfoChar(&out, s[i++]);
+	}
+	*outlen = out.len;
+	return out.data;
+}
+
+/* ----------------------------------------------------------------
  *		Set-up and clean-up
  * ----------------------------------------------------------------
  */
@@ -295,6 +490,7 @@ http_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* no scan outlives its transaction: whatever is left is garbage */
 			release_all_transfers();
+			forget_secrets();
 			break;
 		default:
 			break;
@@ -428,8 +624,12 @@ build_headers(UsageTransfer *x)
 	char	   *line;
 
 	if (x->has_bearer)
-		auth = psprintf("Authorization: Bearer %s",
-						x->bearer.token(x->bearer.arg));
+	{
+		const char *token = x->bearer.token(x->bearer.arg);
+
+		usage_http_note_secret(token);
+		auth = psprintf("Authorization: Bearer %s", token);
+	}
 	curl_slist_free_all(x->headers);
 	x->headers = NULL;
 	h = append_header(x, h, "Accept: application/json");
@@ -465,6 +665,9 @@ start_attempt(UsageTransfer *x)
 	if (x->buf)
 		x->buf[0] = '\0';
 	x->too_large = false;
+	x->header_bytes = 0;
+	x->in_headers = false;
+	x->headers_too_large = false;
 	x->status = 0;
 	x->result = CURLE_OK;
 	x->errbuf[0] = '\0';
@@ -553,6 +756,9 @@ usage_http_start(const UsageHttpRequest *req, UsageHttpStats *stats,
 
 	Assert(*owner == NULL);
 	ensure_multi();
+	/* whatever a server reflects of these, no message shows */
+	usage_http_note_secret(req->opts->access_token);
+	usage_http_note_secret(req->opts->client_secret);
 
 	x = calloc(1, sizeof(UsageTransfer));
 	if (x == NULL)
@@ -637,7 +843,8 @@ typedef struct CurlErrorClass
 static const CurlErrorClass curl_error_classes[] = {
 	{CURLE_COULDNT_CONNECT, USAGE_FAIL_CONNECTION, true,
 	"could not connect to the server"},
-	{CURLE_COULDNT_RESOLVE_HOST, USAGE_FAIL_CONNECTION, true,
+	/* a name that does not resolve will not resolve in a second either */
+	{CURLE_COULDNT_RESOLVE_HOST, USAGE_FAIL_CONNECTION, false,
 	"could not resolve the server's host name"},
 	{CURLE_COULDNT_RESOLVE_PROXY, USAGE_FAIL_CONNECTION, false,
 	"could not resolve the proxy's host name"},
@@ -685,7 +892,7 @@ classify(UsageTransfer *x)
 	FailureClass c = {USAGE_FAIL_NONE, false, NULL};
 	long		st = x->status;
 
-	if (x->too_large)
+	if (x->too_large || x->headers_too_large)
 		c.failure = USAGE_FAIL_TOO_LARGE;
 	else if (x->result != CURLE_OK)
 	{
@@ -779,6 +986,15 @@ finish_attempt(UsageTransfer *x, CURLcode rc)
 	x->result = rc;
 	if (rc == CURLE_FILESIZE_EXCEEDED)
 		x->too_large = true;
+
+	/*
+	 * A header line longer than libcurl takes (100 kB) never reaches
+	 * header_cb: libcurl gives up while reading headers, with "out of
+	 * memory" (or CURLE_TOO_LARGE from 8.6 on).
+	 */
+	if (x->in_headers &&
+		(rc == CURLE_OUT_OF_MEMORY || rc == USAGE_CURLE_TOO_LARGE))
+		x->headers_too_large = true;
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
 	if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
 		x->content_type = strdup(ct);
@@ -1112,6 +1328,27 @@ url_path(const char *url)
 }
 
 /*
+ * The host name of a URL, for messages (not the whole URL: its query may
+ * carry values); "?" when it does not parse.
+ */
+static const char *
+url_host(const char *url)
+{
+	CURLU	   *u = curl_url();
+	char	   *host = NULL;
+	char	   *result;
+
+	if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+		curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+		result = pstrdup("?");
+	else
+		result = pstrdup(host);
+	curl_free(host);
+	curl_url_cleanup(u);
+	return usage_api_text(result, strlen(result), 300);
+}
+
+/*
  * Pass UTF-8 text through the conversion to encoding "target", a stretch at
  * a time: where the conversion stops at a character that target cannot
  * hold, that character becomes '?'.  With convert, the result is in target;
@@ -1178,7 +1415,8 @@ utf8_keep_convertible(const char *utf8, int len, int target, bool convert)
  * character that the database encoding cannot represent (ASCII always can).
  * A character that the client's encoding cannot represent becomes '?' as
  * well, so that sending the message to the client cannot fail and replace
- * it with an encoding error.  Control characters become spaces.  At most
+ * it with an encoding error.  Every secret noted by usage_http_note_secret
+ * becomes "[redacted]", first.  Control characters become spaces.  At most
  * max_bytes of the input are used, cut on a character boundary, and "..."
  * marks a cut.  Never fails on bad input; the result is palloc'd.
  */
@@ -1190,9 +1428,22 @@ usage_api_text(const char *s, size_t len, size_t max_bytes)
 	int			dbenc = GetDatabaseEncoding();
 	int			clientenc = pg_get_client_encoding();
 	char	   *text;
+	bool		cut = false;
 
 	if (s == NULL)
 		return pstrdup("");
+
+	/*
+	 * Secrets out first, over enough of the text that one straddling the
+	 * cut at max_bytes is replaced whole.
+	 */
+	if (nsecret_forms > 0)
+	{
+		size_t		window = Min(len, max_bytes + longest_secret_form);
+
+		cut = window < len;
+		s = usage_redact_secrets(s, window, &len);
+	}
 
 	/* valid UTF-8, without control characters */
 	initStringInfo(&buf);
@@ -1221,7 +1472,7 @@ usage_api_text(const char *s, size_t len, size_t max_bytes)
 			i++;
 		}
 	}
-	if (i < len)
+	if (i < len || cut)
 		appendStringInfoString(&buf, "...");
 	text = buf.data;
 
@@ -1290,6 +1541,7 @@ typedef struct FailureReport
 {
 	UsageTransfer *x;
 	FailureClass cls;
+	const char *host;			/* of the URL */
 	const char *path;			/* of the URL, fit for a message */
 	const char *what;			/* the caller's context */
 	char	   *detail;			/* HTTP errors: the API's message */
@@ -1309,8 +1561,8 @@ report_transport_failure(const FailureReport *r)
 				 errmsg_plural("%s %s failed after %d attempt: %s",
 							   "%s %s failed after %d attempts: %s",
 							   tries, x->method, r->path, tries, r->cls.text),
-				 errdetail("The last attempt ended with libcurl error code %d.",
-						   (int) x->result),
+				 errdetail("The host was \"%s\"; the last attempt ended with libcurl error code %d.",
+						   r->host, (int) x->result),
 				 errdetail_log("libcurl reported: %s.", r->curl_text),
 				 errhint("Check base_url, the network, proxy and timeout_ms / max_retries of the server."),
 				 errcontext("%s", r->what)));
@@ -1319,15 +1571,16 @@ report_transport_failure(const FailureReport *r)
 				(errcode(failure_errcode(r->cls.failure)),
 				 errmsg("%s %s failed: the server's TLS certificate could not be verified",
 						x->method, r->path),
-				 errdetail("The last attempt ended with libcurl error code %d.",
-						   (int) x->result),
+				 errdetail("The host was \"%s\"; the last attempt ended with libcurl error code %d.",
+						   r->host, (int) x->result),
 				 errdetail_log("libcurl reported: %s.", r->curl_text),
 				 errhint("Use the server option ca_file to trust a private certificate authority."),
 				 errcontext("%s", r->what)));
 	ereport(ERROR,
 			(errcode(failure_errcode(r->cls.failure)),
 			 errmsg("%s %s failed: %s", x->method, r->path, r->cls.text),
-			 errdetail("libcurl reported: %s.", r->curl_text),
+			 errdetail("The host was \"%s\"; libcurl reported: %s.",
+					   r->host, r->curl_text),
 			 errcontext("%s", r->what)));
 }
 
@@ -1386,6 +1639,7 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 
 	r.x = x;
 	r.cls = classify(x);
+	r.host = url_host(x->url);
 	r.path = usage_api_text(rawpath, strlen(rawpath), 2000);
 	r.what = what;
 	if (x->result != CURLE_OK)
@@ -1397,6 +1651,13 @@ usage_http_report_failure(UsageTransfer *x, const char *what)
 	else if (!x->too_large)
 		r.detail = api_detail(x);
 
+	if (x->headers_too_large)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_ERROR),
+				 errmsg("the response headers from host \"%s\" exceed the limit of %d kB",
+						r.host, MAX_HEADER_BYTES / 1024),
+				 errdetail("The response to %s %s was not read.", x->method, r.path),
+				 errcontext("%s", what)));
 	if (r.cls.failure == USAGE_FAIL_TOO_LARGE)
 		ereport(ERROR,
 				(errcode(failure_errcode(r.cls.failure)),

@@ -312,14 +312,20 @@ make_lexer(const char *body, size_t len)
 	return usage_compat_json_lexer(body, len, GetDatabaseEncoding());
 }
 
-/* The parser's error, as an error of the response. */
+/*
+ * The parser's error, as an error of the response (it quotes the token it
+ * stopped at, which could be a reflected secret: see usage_redact_secrets).
+ */
 USAGE_NORETURN static void
 json_syntax_error(JsonParseErrorType rc, JsonLexContext *lex)
 {
+	char	   *detail = json_errdetail(rc, lex);
+	size_t		len;
+
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
 			 errmsg("malformed JSON in API response"),
-			 errdetail("%s", json_errdetail(rc, lex))));
+			 errdetail("%s", usage_redact_secrets(detail, strlen(detail), &len))));
 }
 
 /*

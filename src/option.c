@@ -28,8 +28,10 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
+#include "utils/varlena.h"
 
 #include "usage_fdw.h"
 
@@ -354,6 +356,242 @@ check_option(DefElem *d, int ctx)
 	check_option_value(&def, d);
 }
 
+/* ----------------------------------------------------------------
+ *		Who may point a server where
+ * ----------------------------------------------------------------
+ */
+
+/* usage_fdw.allowed_origins: more origins for servers of non-superusers */
+static char *allowed_origins = NULL;
+
+/*
+ * The vendors' documented https origins, per provider and use.  UiPath's
+ * token endpoint is on the API's own origin; a dedicated UiPath cloud is
+ * https://NAME.dedicated.uipath.com (see vendor_origin_allowed).
+ */
+typedef struct VendorOrigin
+{
+	UsageProvider provider;
+	bool		token;			/* a token_url origin, not a base_url one */
+	const char *origin;
+} VendorOrigin;
+
+static const VendorOrigin vendor_origins[] = {
+	{USAGE_PROVIDER_UIPATH, false, "https://cloud.uipath.com"},
+	{USAGE_PROVIDER_UIPATH, false, "https://govcloud.uipath.us"},
+	{USAGE_PROVIDER_UIPATH, true, "https://cloud.uipath.com"},
+	{USAGE_PROVIDER_UIPATH, true, "https://govcloud.uipath.us"},
+	{USAGE_PROVIDER_AVEPOINT, false, "https://graph-us.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, false, "https://graph-au.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, false, "https://graph-ca.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, false, "https://graph-de.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, false, "https://graph-fr.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, false, "https://graph-jp.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, false, "https://graph-kr.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, false, "https://graph-ne.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, false, "https://graph-sg.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, false, "https://graph-ch.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, false, "https://graph-uk.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, false, "https://graph-we.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, false, "https://graph-gov.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, true, "https://identity.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, true, "https://identity-gov.avepointonlineservices.com"},
+	{USAGE_PROVIDER_AVEPOINT, true, "https://identity-aos2.avepointonlineservices.com"},
+};
+
+#define DEDICATED_UIPATH_SUFFIX ".dedicated.uipath.com:443"
+
+/*
+ * Is origin (as usage_url_origin() writes it: lower case, explicit port)
+ * https://NAME.dedicated.uipath.com, NAME one DNS label?
+ */
+static bool
+is_dedicated_uipath(const char *origin)
+{
+	size_t		len = strlen(origin);
+	size_t		slen = strlen(DEDICATED_UIPATH_SUFFIX);
+	const char *label = origin + strlen("https://");
+
+	if (strncmp(origin, "https://", 8) != 0 || len <= 8 + slen ||
+		strcmp(origin + len - slen, DEDICATED_UIPATH_SUFFIX) != 0)
+		return false;
+	for (const char *p = label; p < origin + len - slen; p++)
+	{
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Is the origin (normalized by usage_url_origin) listed in
+ * usage_fdw.allowed_origins?  Entries that do not parse were refused when
+ * the setting was made (check_allowed_origins).
+ */
+static bool
+listed_in_allowed_origins(const char *origin)
+{
+	char	   *copy;
+	List	   *items;
+	ListCell   *lc;
+	bool		found = false;
+
+	if (allowed_origins == NULL || allowed_origins[0] == '\0')
+		return false;
+	copy = pstrdup(allowed_origins);
+	if (!SplitGUCList(copy, ',', &items))
+		return false;
+	foreach(lc, items)
+	{
+		char	   *entry = usage_url_origin((char *) lfirst(lc));
+
+		if (entry != NULL && strcmp(entry, origin) == 0)
+			found = true;
+	}
+	return found;
+}
+
+/*
+ * May a role that is not a superuser point a server of provider at url,
+ * as its base_url (token = false) or token_url?  The origin is compared
+ * exactly: scheme, host (case-insensitive) and port (with the scheme's
+ * default); the path does not matter.
+ */
+static bool
+vendor_origin_allowed(const char *url, UsageProvider provider, bool token)
+{
+	char	   *origin = usage_url_origin(url);
+
+	if (origin == NULL)
+		return false;
+	for (int i = 0; i < (int) lengthof(vendor_origins); i++)
+	{
+		const VendorOrigin *v = &vendor_origins[i];
+
+		if (v->provider == provider && v->token == token &&
+			strcmp(usage_url_origin(v->origin), origin) == 0)
+			return true;
+	}
+	if (provider == USAGE_PROVIDER_UIPATH && is_dedicated_uipath(origin))
+		return true;
+	return listed_in_allowed_origins(origin);
+}
+
+/* The documented origins of a provider's base_url or token_url, for HINTs. */
+static char *
+vendor_origin_names(UsageProvider provider, bool token)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < (int) lengthof(vendor_origins); i++)
+	{
+		if (vendor_origins[i].provider != provider ||
+			vendor_origins[i].token != token)
+			continue;
+		appendStringInfo(&buf, "%s%s", buf.len > 0 ? ", " : "",
+						 vendor_origins[i].origin);
+	}
+	if (provider == USAGE_PROVIDER_UIPATH)
+		appendStringInfoString(&buf, ", https://NAME.dedicated.uipath.com");
+	return buf.data;
+}
+
+/*
+ * check_server_destinations
+ *		SPEC "Who may point a server where": the options of a server created
+ *		or altered by a role that is not a superuser.
+ *
+ * base_url and token_url may name only the provider's documented https
+ * origins or one that a superuser listed in usage_fdw.allowed_origins;
+ * ca_file and proxy may not be set at all.  A token_url left to its default
+ * is fine: UiPath's default is on base_url's origin, AvePoint's is
+ * documented.  ALTER passes the whole resulting list, so an option a
+ * superuser set is refused too when such a role alters the server.
+ */
+static void
+check_server_destinations(List *options, UsageProvider provider)
+{
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+		bool		token = strcmp(d->defname, "token_url") == 0;
+
+		if (strcmp(d->defname, "ca_file") == 0 ||
+			strcmp(d->defname, "proxy") == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only a superuser may set option \"%s\" of a usage_fdw server",
+							d->defname),
+					 errhint("Ask a superuser to create or alter the server.")));
+		if ((token || strcmp(d->defname, "base_url") == 0) &&
+			!vendor_origin_allowed(defGetString(d), provider, token))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only a superuser may point option \"%s\" of a usage_fdw server at \"%s\"",
+							d->defname, defGetString(d)),
+					 errdetail("A role that is not a superuser may use the documented origins of provider \"%s\": %s.",
+							   usage_provider_name(provider),
+							   vendor_origin_names(provider, token)),
+					 errhint("A superuser can allow more origins with the setting usage_fdw.allowed_origins.")));
+	}
+}
+
+/*
+ * GUC check hook of usage_fdw.allowed_origins: a comma-separated list of
+ * scheme://host[:port], http or https, nothing else (no path, query or
+ * user name).
+ */
+static bool
+check_allowed_origins(char **newval, void **extra, GucSource source)
+{
+	char	   *copy = pstrdup(*newval);
+	List	   *items;
+	ListCell   *lc;
+
+	if (!SplitGUCList(copy, ',', &items))
+	{
+		GUC_check_errdetail("The list syntax is invalid.");
+		return false;
+	}
+	foreach(lc, items)
+	{
+		const char *item = (const char *) lfirst(lc);
+		const char *rest = NULL;
+
+		if (pg_strncasecmp(item, "https://", 8) == 0)
+			rest = item + 8;
+		else if (pg_strncasecmp(item, "http://", 7) == 0)
+			rest = item + 7;
+		if (rest == NULL || rest[0] == '\0' || strpbrk(rest, "/?#@") != NULL ||
+			usage_url_origin(item) == NULL)
+		{
+			GUC_check_errdetail("\"%s\" is not an origin of the form scheme://host[:port].",
+								item);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Called from _PG_init: the settings of this module. */
+void
+usage_option_init(void)
+{
+	DefineCustomStringVariable("usage_fdw.allowed_origins",
+							   "Origins that servers of roles that are not superusers may use.",
+							   "A comma-separated list of scheme://host[:port]: besides the vendors' "
+							   "documented https origins, the base_url and token_url of a server "
+							   "created or altered by a role that is not a superuser may name these.",
+							   &allowed_origins,
+							   "",
+							   PGC_SUSET,
+							   GUC_LIST_INPUT,
+							   check_allowed_origins, NULL, NULL);
+}
+
 /* A server: a provider, the options of that provider, its required ones. */
 static void
 check_server_options(List *options)
@@ -372,6 +610,8 @@ check_server_options(List *options)
 	foreach(lc, options)
 		check_param_option_provider(((DefElem *) lfirst(lc))->defname,
 									provider, "a server");
+	if (!superuser())
+		check_server_destinations(options, provider);
 
 	if (provider == USAGE_PROVIDER_UIPATH &&
 		find_defelem(options, "organization_id") == NULL)
@@ -452,6 +692,17 @@ usage_fdw_validator(PG_FUNCTION_ARGS)
 		check_table_options(options);
 	else if (ctx == CTX_USER)
 		check_user_options(options);
+
+	/* GUIDs last: a misplaced option is better told as such */
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if ((ctx == CTX_SERVER || ctx == CTX_TABLE) &&
+			usage_option_is_guid(d->defname))
+			usage_check_guid(defGetString(d),
+							 psprintf("option \"%s\"", d->defname));
+	}
 
 	PG_RETURN_VOID();
 }
@@ -668,6 +919,49 @@ usage_param_default(UsageOptions *opts, const UsageParamDef *param)
 			return defGetString(d);
 	}
 	return NULL;
+}
+
+/*
+ * Is value a GUID written as the vendors do:
+ * xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hexadecimal digits of either case?
+ */
+bool
+usage_is_guid(const char *value)
+{
+	static const int groups[] = {8, 4, 4, 4, 12};
+	const char *p = value;
+
+	for (int g = 0; g < (int) lengthof(groups); g++)
+	{
+		if (g > 0 && *p++ != '-')
+			return false;
+		for (int i = 0; i < groups[g]; i++, p++)
+		{
+			if (!isxdigit((unsigned char) *p))
+				return false;
+		}
+	}
+	return *p == '\0';
+}
+
+/*
+ * usage_check_guid
+ *		Refuse a value of a parameter that the vendor documents as a GUID,
+ *		when it is not one: the API would answer a typo with zero rows.
+ *
+ * what names where the value came from, e.g. option "organization_id" or
+ * column "tenant_id".
+ */
+void
+usage_check_guid(const char *value, const char *what)
+{
+	if (usage_is_guid(value))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+			 errmsg("invalid value for %s: \"%s\"", what, value),
+			 errdetail("The API takes a GUID here; it would answer any other value with no rows."),
+			 errhint("Give a GUID of the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx (hexadecimal digits).")));
 }
 
 /*

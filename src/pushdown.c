@@ -865,6 +865,8 @@ make_value(UsageValue *v, const UsageParamDef *def, UsageColumn *col,
 			v->text = OidOutputFunctionCall(outfunc, d);
 			break;
 	}
+	if (def->guid)
+		usage_check_guid(v->text, psprintf("column \"%s\"", col->name));
 }
 
 /* Keep only the values of set that also occur in other (by text). */

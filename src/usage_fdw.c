@@ -184,12 +184,13 @@ static void begin_batch_requests(UsageScanState *st, ExprContext *econtext);
 
 void		_PG_init(void);
 
-/* Module load: the HTTP layer and the batched join's planner hook. */
+/* Module load: the HTTP layer, the batched join's planner hook, settings. */
 void
 _PG_init(void)
 {
 	usage_http_init();
 	usage_batch_init();
+	usage_option_init();
 }
 
 /* The FDW handler: usage_fdw's callbacks. */

@@ -106,13 +106,19 @@ typedef struct UsageParamDef
 	const char *not_after;		/* EPOCH_MS: key of the parameter whose value
 								 * this one's must not exceed (start before
 								 * end), or NULL */
+	bool		guid;			/* the vendor documents the value as a GUID:
+								 * checked (usage_check_guid) before it is
+								 * sent, so that a typo is an error and not
+								 * an empty answer */
 } UsageParamDef;
 
 /* A column of the standard table, for IMPORT FOREIGN SCHEMA. */
 typedef struct UsageColumnDef
 {
 	const char *name;
-	const char *type;
+	const char *type;			/* schema-qualified, as pg_type spells it:
+								 * IMPORT's commands are parsed with the
+								 * importing user's search_path */
 	const char *comment;
 } UsageColumnDef;
 
@@ -148,6 +154,9 @@ extern const UsageParamDef *usage_find_binding(const char *option,
 											   UsageProvider *provider);
 extern bool usage_option_provider(const char *option, UsageProvider *provider);
 extern List *usage_binding_options(void);
+extern bool usage_option_is_guid(const char *option);
+extern bool usage_endpoint_knows_key(const UsageEndpoint *ep, const char *key);
+extern char *usage_endpoint_keys(const UsageEndpoint *ep);
 
 /* ----------------------------------------------------------------
  *		Options (option.c)
@@ -193,6 +202,9 @@ extern void usage_get_user_options(UsageOptions *opts, Oid serverid, Oid userid)
 extern const char *usage_param_default(UsageOptions *opts, const UsageParamDef *param);
 extern char *usage_column_json_key(Oid relid, AttrNumber attnum, bool *explicit_key);
 extern char *usage_camel_case(const char *name);
+extern bool usage_is_guid(const char *value);
+extern void usage_check_guid(const char *value, const char *what);
+extern void usage_option_init(void);
 
 /* ----------------------------------------------------------------
  *		Column mapping (usage_fdw.c)
@@ -458,6 +470,8 @@ USAGE_NORETURN extern void usage_http_report_failure(UsageTransfer *xfer,
 extern void usage_http_release(UsageTransfer **owner);
 extern void usage_http_init(void);
 extern char *usage_api_text(const char *s, size_t len, size_t max_bytes);
+extern void usage_http_note_secret(const char *secret);
+extern char *usage_redact_secrets(const char *s, size_t len, size_t *outlen);
 
 /* ----------------------------------------------------------------
  *		Authentication (auth.c)

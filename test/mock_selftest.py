@@ -466,6 +466,25 @@ def test_faults(c, port):
     check("fault: bad next_link_cycle -> 400", st == 400, b)
     c.ctl("DELETE", "faults")
 
+    # a server that reflects the request, and oversized response headers
+    fault({"match": {"path_regex": "cloudflows"}, "action": {"echo_request": "json"}})
+    st, _, b = c.flows()
+    check("fault: echo_request json -> 400 with the Authorization header in the message",
+          st == 400 and "Bearer test-token" in b["error"]["message"], (st, b))
+    fault({"match": {"path_regex": "cloudflows"}, "action": {"echo_request": "text"}})
+    st, h, b = c.flows(raw=True)
+    check("fault: echo_request text -> text/plain, headers as JSON",
+          st == 400 and h.get("Content-Type") == "text/plain"
+          and json.loads(b)["headers"]["Authorization"] == "Bearer test-token", (st, b[:200]))
+    fault({"match": {"path_regex": "cloudflows"}, "action": {"big_header": 5000, "many_headers": 3}})
+    st, h, b = c.flows()
+    check("fault: big_header and many_headers",
+          st == 200 and len(h.get("X-Big", "")) == 5000 and h.get("X-Many-00002") == "b" * 46,
+          (st, len(h.get("X-Big", ""))))
+    st, _, b = c.ctl("POST", "faults", {"action": {"echo_request": "xml"}})
+    check("fault: bad echo_request -> 400", st == 400, b)
+    c.ctl("DELETE", "faults")
+
     # latency_ms applies to every API response
     c.ctl("POST", "config", {"latency_ms": 200})
     t = time.monotonic()

@@ -42,6 +42,12 @@ Fault presets: each builds one rule {"match": {"path_regex": PATH_REGEX},
                                       the string itself (a URL, "")
   endless-pages PATH                  {"endless_pages": true}
   pad-to PATH BYTES                   {"pad_to": BYTES}
+  echo-request PATH MODE              {"echo_request": MODE}  a 400 reflecting
+                                      the request: MODE json (Authorization and
+                                      body in the vendor's error message) or
+                                      text (headers and body, JSON-escaped)
+  big-header PATH BYTES               {"big_header": BYTES}  one header line
+  many-headers PATH COUNT             {"many_headers": COUNT}  60-byte headers
 
 e.g. `mockctl.py fault status cloudflows 500 --skip 2 --always`.
 
@@ -165,6 +171,9 @@ FAULT_PRESETS = {
     "next-link": ("VALUE", lambda v: {"next_link": _json_or_text(v)}),
     "endless-pages": (None, lambda v: {"endless_pages": True}),
     "pad-to": ("BYTES", lambda v: {"pad_to": int(v)}),
+    "echo-request": ("MODE", lambda v: {"echo_request": v}),
+    "big-header": ("BYTES", lambda v: {"big_header": int(v)}),
+    "many-headers": ("COUNT", lambda v: {"many_headers": int(v)}),
 }
 
 

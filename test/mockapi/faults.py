@@ -15,8 +15,10 @@ RULE_KEYS = {"match", "skip", "times", "action", "name", "p", "seed", "sticky"}
 MATCH_KEYS = {"method", "path_regex", "query", "body"}
 ACTION_KEYS = {"status", "body", "content_type", "headers", "retry_after", "delay_ms", "drop",
                "truncate", "body_raw", "body_b64", "next_link", "item_patch", "items",
-               "next_link_cycle", "endless_pages", "pad_to"}
+               "next_link_cycle", "endless_pages", "pad_to", "echo_request", "big_header",
+               "many_headers"}
 MAX_PAD_TO = 256 * 1024 * 1024
+MAX_HEADER_PAD = 16 * 1024 * 1024
 
 
 class FaultRule:
@@ -130,6 +132,12 @@ class FaultRule:
                 raise ValueError("action.next_link_cycle must be an integer 1..1000")
         if "endless_pages" in a and not isinstance(a["endless_pages"], bool):
             raise ValueError("action.endless_pages must be a boolean")
+        if "echo_request" in a and a["echo_request"] not in ("json", "text"):
+            raise ValueError("action.echo_request must be \"json\" or \"text\"")
+        for name in ("big_header", "many_headers"):
+            n = a.get(name, 0)
+            if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_HEADER_PAD:
+                raise ValueError("action.%s must be an integer 0..%d" % (name, MAX_HEADER_PAD))
         if "pad_to" in a:
             n = a["pad_to"]
             if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_PAD_TO:
@@ -148,6 +156,9 @@ class FaultRule:
             parts.append("delay")
         for name in ("drop", "truncate"):
             if a.get(name):
+                parts.append(name)
+        for name in ("echo_request", "big_header", "many_headers"):
+            if name in a:
                 parts.append(name)
         for name in ("body_raw", "body_b64", "content_type", "next_link", "item_patch", "items",
                      "next_link_cycle", "endless_pages", "pad_to"):
@@ -213,6 +224,36 @@ def fault_response(style, action):
                       code="temporarily_unavailable" if style == "oauth" else None)
     resp.content_type = ctype
     return resp
+
+
+def echo_response(style, action, method, path, headers, body):
+    """A server that reflects the request into its error (action
+    "echo_request", HTTP "status" or 400): "json" puts the Authorization
+    header and the body into the vendor's error message; "text" answers
+    text/plain holding the request's Authorization and Content-Type headers
+    and its body as one JSON document (so secrets appear JSON-escaped, and
+    the form body URL-encoded)."""
+    st = action.get("status", 400)
+    hdrs = dict(headers)
+    text = body.decode("utf-8", "replace")
+    if action["echo_request"] == "json":
+        msg = "rejected %s %s with authorization %s and body %s" % (
+            method, path, hdrs.get("Authorization", "-"), text)
+        return error_resp(style, st, msg, code="invalid_request" if style == "oauth" else None)
+    shown = {k: v for k, v in hdrs.items() if k.lower() in ("authorization", "content-type")}
+    raw = json.dumps({"request": "%s %s" % (method, path), "headers": shown, "body": text})
+    return Resp(st, raw=raw.encode("utf-8"), content_type="text/plain")
+
+
+def header_faults(action):
+    """The extra response headers of "big_header" (one header line of that
+    many bytes) and "many_headers" (that many headers of 60 bytes)."""
+    out = []
+    if action.get("big_header"):
+        out.append(("X-Big", "a" * action["big_header"]))
+    for i in range(action.get("many_headers", 0)):
+        out.append(("X-Many-%05d" % i, "b" * 46))
+    return out
 
 
 def apply_response_faults(resp, action, query, next_link):

@@ -29,7 +29,7 @@ from .avepoint import CLOUDFLOWS_PATH, next_link
 from .common import (DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_ORG_ID, DEFAULT_TOKEN,
                      MAX_BODY, Request, Resp, error_resp, mask_secret, media_type, parse_json)
 from .datasets import DATASETS, describe
-from .faults import apply_response_faults, fault_response
+from .faults import apply_response_faults, echo_response, fault_response, header_faults
 from .state import MockState
 
 # --------------------------------------------------------------------------
@@ -252,7 +252,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except OSError:
                     pass
                 return
-            if "status" in action:
+            if "echo_request" in action:
+                resp = echo_response(style, action, self.command, path, self.headers.items(), body)
+            elif "status" in action:
                 resp = fault_response(style, action)
             else:
                 req = self._request(path, query, body)
@@ -264,6 +266,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 resp.headers.append(("Retry-After", str(action["retry_after"])))
             for k, v in action.get("headers", {}).items():
                 resp.headers.append((k, str(v)))
+            resp.headers.extend(header_faults(action))
             status = self._send(resp, truncate=bool(action.get("truncate")))
         except (ConnectionError, ssl.SSLError, socket.timeout):
             self.close_connection = True
