@@ -67,6 +67,11 @@ run and each one is reproducible alone.  DIFF_SCALE (default 1.0) scales
 the per-family counts; DIFF_BUDGET (s, default 150) stops early -- with a
 printed note -- on a machine far slower than expected.
 
+DIFF_QUERIES=FILE runs hand-written queries instead of the grammar (family
+"file"), one a line, a relation written @table@ or, when the query tests
+echo columns of it, @table:col,col@ (e.g. "SELECT * FROM @flows:tenant@ u
+WHERE u.tenant = 'contoso'"): to reproduce and minimise a difference.
+
 Environment (scripts/test.sh): PGHOST, PGPORT, PGUSER, MOCK_URL.  Uses the
 shared mock (reset at the start and the end); talks to the server with
 test/pgwire.py (one connection per side, no psql per query).
@@ -92,6 +97,7 @@ SEED = int(os.environ.get("DIFF_SEED", "20260113"))
 SCALE = float(os.environ.get("DIFF_SCALE", "1.0"))
 BUDGET = float(os.environ.get("DIFF_BUDGET", "150"))
 ONLY = os.environ.get("DIFF_ONLY")
+QUERY_FILE = os.environ.get("DIFF_QUERIES")
 SHOW_PER_FAMILY = 3            # failures printed in full per family (all go to the file)
 
 # --- the parameter domain (every value the grammar can send) ---------------
@@ -747,7 +753,7 @@ def g_fences(rng):
             q.test(0, "tenant_id", carried="tenant_id" in q.rels[0][1] or table == "folder_p")
         else:
             outer.append("x.folder_name <> 'HR'")
-        cols = "u.tenant_id, u.folder_key, u.aggregate_by_ownership, u.consumed_by_self"
+        cols = "u.tenant_id, u.folder_key, u.folder_name, u.aggregate_by_ownership, u.consumed_by_self"
         body_where = (" WHERE " + " AND ".join(inner)) if inner else ""
         order = "u.folder_key"
         part = pick(rng, ["u.tenant_id", "u.aggregate_by_ownership"])
@@ -859,6 +865,24 @@ def g_generic(rng):
     q.compared = [q.pre[-1]]
     q.sql = "EXECUTE dq%s" % args[1]
     q.post = ["DEALLOCATE dq", "RESET plan_cache_mode"]
+    return q
+
+
+def file_query(line):
+    """A Q from a hand-written line (DIFF_QUERIES)."""
+    q = Q()
+    parts = line.split("@")
+    out = []
+    for k, part in enumerate(parts):
+        if k % 2 == 0:
+            out.append(part)
+            continue
+        table, _, cols = part.partition(":")
+        out.append(q.rel(table))
+        for c in filter(None, cols.split(",")):
+            q.test(len(q.rels) - 1, c)
+    q.sql = "".join(out)
+    q.ordered = " ORDER BY " in line.upper()
     return q
 
 
@@ -1017,10 +1041,16 @@ def test():
         refusal_msgs = {}
         classes = {}            # (family, tables, why) -> [count, shortest report]
         slow = []               # the slowest queries: (seconds, id)
+        both_failed = {}        # "SQLSTATE message" -> count
         t_run = time.monotonic()
         out_of_time = None
-        for fam, gen, n in FAMILIES:
-            n = max(1, int(n * SCALE))
+        families = FAMILIES
+        if QUERY_FILE:
+            with open(QUERY_FILE, encoding="utf-8") as f:
+                lines = [l.strip() for l in f if l.strip() and not l.startswith("#")]
+            families = [("file", lambda rng, _it=iter(lines): file_query(next(_it)), len(lines))]
+        for fam, gen, n in families:
+            n = n if QUERY_FILE else max(1, int(n * SCALE))
             stats = {"queries": 0, "refused": 0, "equal": 0, "fail": 0}
             shown = 0
             fails = []
@@ -1040,8 +1070,14 @@ def test():
                 del slow[3:]
                 stats["queries"] += 1
                 stats[verdict] += 1
+                if QUERY_FILE:
+                    print("%s: %s %s\n  %s\n  foreign: %s\n  local:   %s" % (
+                        qid, verdict, why, "\n  ".join(q.texts("f")), fmt_result(fr, 4).replace("\n", "\n    "),
+                        fmt_result(lr, 4).replace("\n", "\n    ")), flush=True)
                 if verdict == "equal" and why:
                     totals["both_failed"] += 1
+                    k = "%s %s" % (lr.error.sqlstate, first_line(lr.error.message))
+                    both_failed[k] = both_failed.get(k, 0) + 1
                 if verdict == "refused":
                     key = first_line(fr.error.message)
                     refusal_msgs.setdefault(key, [0, 0, None])
@@ -1082,6 +1118,8 @@ def test():
         print("  %-34s %d" % ("refused (HV with HINT, plan time)", totals["refused"]))
         print("  %-34s %d (%d of them: both sides failed alike)" % ("compared equal", totals["equal"],
                                                                      totals["both_failed"]))
+        for k, n in sorted(both_failed.items(), key=lambda kv: -kv[1]):
+            print("    %5d both failed: %s" % (n, k))
         print("  %-34s %d" % ("differences", totals["fail"]))
         print("  %-34s %d (SPEC says these are answerable; information only)" % (
             "refused but answerable", totals["refused_answerable"]))
