@@ -33,7 +33,8 @@ left, right, full; semi via EXISTS / IN; anti via NOT EXISTS / NOT IN) with
 local tables holding NULLs and duplicates, on response and on echo columns;
 two-relation parameter supply (tenants CROSS JOIN codes JOIN folder ON both);
 fences (WITH ... AS MATERIALIZED, OFFSET 0, a window subquery) with tests
-above them; aggregates with FILTER and HAVING; generic plans (PREPARE, SET
+above them; aggregates with FILTER and HAVING; LIMIT without ORDER BY (compared by
+count); generic plans (PREPARE, SET
 plan_cache_mode = force_generic_plan, EXECUTE); partitioned tables whose
 partitions are per-tenant foreign tables (table option bindings) and a
 UNION ALL view of per-tenant tables; citext and char(n) columns (flow_id
@@ -451,9 +452,12 @@ def g_flows(rng):
     cols = sorted(pick(rng, FLOW_OUT, rng.randint(1, 4)), key=FLOW_OUT.index)
     sel = ", ".join("u." + c for c in cols)
     q.sql = "SELECT %s FROM %s u%s" % (sel, r, (" WHERE " + " AND ".join(conj)) if conj else "")
-    if rng.random() < 0.25:
+    x = rng.random()
+    if x < 0.25:
         q.sql += " ORDER BY %s LIMIT %d" % (", ".join("%d" % (k + 1) for k in range(len(cols))), rng.randint(1, 6))
         q.ordered = True
+    elif x < 0.35:                          # LIMIT without ORDER BY (paging stops early): the count
+        q.sql = "SELECT count(*) FROM (%s LIMIT %d) s" % (q.sql, rng.randint(1, 7))
     return q
 
 
