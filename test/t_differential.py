@@ -660,8 +660,8 @@ def g_join_uipath(rng):
         table = pick(rng, ["folder", "folder", "folder_p", "folder_ch"])
         r = q.rel(table)
         shape = pick(rng, ["tenants", "codes", "periods", "two", "two", "two_where"])
-        jt = pick(rng, ["JOIN", "JOIN", "LEFT JOIN", "RIGHT JOIN"])
-        outer_ok = jt != "RIGHT JOIN"
+        jt = pick(rng, ["JOIN", "JOIN", "LEFT JOIN", "RIGHT JOIN", "FULL JOIN"])
+        outer_ok = jt not in ("RIGHT JOIN", "FULL JOIN")
         if shape == "tenants":
             conj = folder_where(rng, q, 0, "u", skip=("tenant_id",))
             q.test(0, "tenant_id", carried=outer_ok)
@@ -691,7 +691,7 @@ def g_join_uipath(rng):
                 head, src, r, " AND ".join(where))
             q.answerable = q.answerable and True
         else:
-            if jt == "RIGHT JOIN":
+            if not outer_ok:
                 q.answerable = False
             where = (" WHERE " + " AND ".join(conj)) if conj else ""
             if jt == "LEFT JOIN" and rng.random() < 0.5:   # the filters in ON keep the outer rows
