@@ -9,6 +9,7 @@
 SET client_min_messages = warning;
 
 CREATE EXTENSION usage_fdw;
+CREATE EXTENSION citext;            -- for the citext columns of section 5b
 CREATE SERVER uipath FOREIGN DATA WRAPPER usage_fdw
   OPTIONS (provider 'uipath', base_url :'mock_url',
            organization_id '11111111-1111-1111-1111-111111111111',
@@ -157,6 +158,44 @@ CREATE VIEW smith.flows_of_tenants AS
   SELECT * FROM usage.cloud_flow_connection_usage u
    WHERE u.tenant IN (SELECT tenant FROM smith.flow_tenants);
 
+-- 5b. the shapes of the differential stage (test/t_differential.py):
+--     columns whose = is not equality of the text sent (citext, char(n)),
+--     fences over foreign tables with tests above them, and required
+--     parameters supplied by two relations at once
+CREATE FOREIGN TABLE smith.flows_ci (
+  flow_id citext, environment_id text, connection_id text, tenant citext
+) SERVER avepoint OPTIONS (endpoint 'cloud_flow_connection_usage');
+CREATE FOREIGN TABLE smith.flows_ch (
+  flow_id char(40), environment_id text, connection_id text, tenant text
+) SERVER avepoint OPTIONS (endpoint 'cloud_flow_connection_usage');
+CREATE FOREIGN TABLE smith.folder_code_ch (
+  tenant_id text, start_date timestamptz, end_date timestamptz, consumable_code char(4),
+  aggregate_by_ownership boolean, folder_key text, folder_name text,
+  parent_folder_key text, consumed_by_self numeric, process_count_self bigint
+) SERVER uipath OPTIONS (endpoint 'consumption_by_folder',
+                         tenant_id '22222222-2222-2222-2222-222222222222');
+CREATE TABLE smith.owners_ci (flow_id citext, owner text);
+INSERT INTO smith.owners_ci VALUES ('FLOW-0001', 'ann'), ('flow-0002', 'bob'), ('Flow-0002', 'bob'),
+  (NULL, 'nobody'), ('flow-0004', NULL);
+ANALYZE smith.owners_ci;
+CREATE VIEW smith.flows_fenced AS              -- tests on tenant above it are refused
+  WITH x AS MATERIALIZED (SELECT * FROM usage.cloud_flow_connection_usage
+                           WHERE flow_id IN ('flow-0001', 'flow-0002', 'flow-0004'))
+  SELECT * FROM x;
+CREATE VIEW smith.folder_offset0 AS
+  SELECT * FROM (SELECT * FROM usage.consumption_by_folder
+                  WHERE tenant_id = '33333333-3333-3333-3333-333333333333' AND consumable_code = 'RU'
+                    AND start_date = '2024-01-01 00:00+00' AND end_date = '2024-01-03 00:00+00'
+                 OFFSET 0) s;
+CREATE VIEW smith.flows_windowed AS
+  SELECT u.*, count(*) OVER (PARTITION BY u.tenant) AS n_in_tenant
+    FROM usage.cloud_flow_connection_usage u WHERE u.tenant IN ('contoso', 'fabrikam');
+CREATE VIEW smith.folder_two_relations AS       -- tenant_id and consumable_code from two tables
+  SELECT t.name, k.price, c.*
+    FROM smith.tenants t CROSS JOIN smith.codes k
+    JOIN usage.consumption_by_folder c ON c.tenant_id = t.id AND c.consumable_code = k.code
+   WHERE c.start_date = '2024-02-01 00:00+00' AND c.end_date = '2024-03-01 00:00+00';
+
 -- The local tables stay as they are: sqlsmith's UPDATE and MERGE become no-ops
 -- (UPDATE is granted, below, because SELECT ... FOR UPDATE needs it).
 CREATE FUNCTION smith_keep_rows() RETURNS trigger LANGUAGE plpgsql AS
@@ -167,6 +206,7 @@ CREATE TRIGGER keep BEFORE UPDATE ON smith.periods FOR EACH ROW EXECUTE FUNCTION
 CREATE TRIGGER keep BEFORE UPDATE ON smith.flow_owner FOR EACH ROW EXECUTE FUNCTION smith_keep_rows();
 CREATE TRIGGER keep BEFORE UPDATE ON smith.flow_tenants FOR EACH ROW EXECUTE FUNCTION smith_keep_rows();
 CREATE TRIGGER keep BEFORE UPDATE ON smith.folders FOR EACH ROW EXECUTE FUNCTION smith_keep_rows();
+CREATE TRIGGER keep BEFORE UPDATE ON smith.owners_ci FOR EACH ROW EXECUTE FUNCTION smith_keep_rows();
 REVOKE ALL ON FUNCTION smith_keep_rows() FROM PUBLIC;
 
 -- 6. what sqlsmith may see and do: SELECT (and UPDATE, for FOR UPDATE: the

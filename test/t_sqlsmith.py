@@ -6,7 +6,10 @@ This stage gives it a dedicated database (test/sqlsmith_setup.sql): the
 imported foreign tables of both providers, views that supply the required
 parameters (by constants and by joins with local tables), per-tenant foreign
 tables as partitions of a partitioned table and as members of UNION ALL views,
-and small local tables with NULLs and duplicates.  It runs as a role that may
+small local tables with NULLs and duplicates, and the shapes of the
+differential stage (t_differential.py): citext and char(n) columns, views with
+a fence (MATERIALIZED CTE, OFFSET 0, a window) over a foreign table, and a view
+whose required parameters come from two relations.  It runs as a role that may
 only read (and UPDATE, which the FDW refuses and triggers turn into no-ops on
 the local tables), so it can neither change the fixtures nor call superuser
 functions.  While it runs, the mock injects a few faults (503 and 500 that
