@@ -60,6 +60,21 @@ SELECT count(*) = :contoso AS not_distinct
   FROM usage.cloud_flow_connection_usage WHERE tenant IS NOT DISTINCT FROM 'contoso';
 \! python3 test/mockctl.py requests
 SELECT count(*) FROM usage.cloud_flow_connection_usage WHERE tenant IS NOT DISTINCT FROM NULL;
+-- a parameter: an echo column's rows are never NULL there, so NULL asks for nothing
+PREPARE t3_nd(text) AS
+SELECT count(*) FROM usage.cloud_flow_connection_usage WHERE tenant IS NOT DISTINCT FROM $1;
+SET plan_cache_mode = force_generic_plan;
+EXECUTE t3_nd('contoso');
+EXECUTE t3_nd(NULL);
+RESET plan_cache_mode;
+DEALLOCATE t3_nd;
+-- a response column may hold NULL: with a parameter, it is checked locally
+PREPARE t3_nd2(text) AS
+SELECT count(*) FROM usage.cloud_flow_connection_usage WHERE flow_id IS NOT DISTINCT FROM $1;
+SET plan_cache_mode = force_generic_plan;
+EXECUTE t3_nd2(:'f1');
+RESET plan_cache_mode;
+DEALLOCATE t3_nd2;
 SELECT count(*) FROM usage.cloud_flow_connection_usage WHERE tenant IS DISTINCT FROM 'contoso';
 \! python3 test/mockctl.py reset
 SELECT tenant, flow_id = :'f1' AS is_f1, count(*) FROM usage.cloud_flow_connection_usage

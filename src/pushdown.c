@@ -489,21 +489,29 @@ classify_saop(ClassifyCtx *cx, ScalarArrayOpExpr *saop, UsagePushdown *pd)
 }
 
 /*
- * "col IS NOT DISTINCT FROM value", value a non-null constant: the same as
- * "col = value" (a NULL value would ask for the rows where col is NULL,
- * which no request can fetch by itself).
+ * "col IS NOT DISTINCT FROM value": the same as "col = value" when the
+ * value is a non-null constant.  A value known only at execution (a
+ * parameter) is pushed for an echo column only: its rows never hold NULL
+ * there (each row is of the value its request carried), so a NULL value
+ * asks for no row, as "col = NULL" does; a response column may hold NULL,
+ * which no request can ask for.
  */
 static void
 classify_not_distinct(ClassifyCtx *cx, DistinctExpr *dist, UsagePushdown *pd)
 {
 	UsagePushdown eq = {0};
+	AttrNumber	attno = column_of(linitial(dist->args), cx->baserel);
 	Node	   *value;
 
 	if (list_length(dist->args) != 2)
 		return;
+	if (attno == 0)
+		attno = column_of(lsecond(dist->args), cx->baserel);
 	value = column_of(linitial(dist->args), cx->baserel) > 0 ?
 		lsecond(dist->args) : linitial(dist->args);
-	if (!IsA(value, Const) || ((Const *) value)->constisnull)
+	if (attno == 0 || (IsA(value, Const) && ((Const *) value)->constisnull))
+		return;
+	if (!IsA(value, Const) && cx->cols[attno - 1].kind != USAGE_COL_ECHO)
 		return;
 	classify_comparison(cx, (OpExpr *) dist, &eq);
 	if (list_length(eq.conds) != 1 ||
