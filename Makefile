@@ -15,7 +15,11 @@
 
 MODULE_big = usage_fdw
 OBJS = \
-	src/usage_fdw.o \
+	src/module.o \
+	src/columns.o \
+	src/plan.o \
+	src/scan.o \
+	src/fetch.o \
 	src/option.o \
 	src/catalog.o \
 	src/pushdown.o \
@@ -53,7 +57,7 @@ all install installcheck:
 endif
 
 # every module includes the shared header
-$(OBJS): $(srcdir)/src/usage_fdw.h $(srcdir)/src/compat.h
+$(OBJS): $(srcdir)/src/usage_fdw.h $(srcdir)/src/compat.h $(srcdir)/src/batch.h $(srcdir)/src/fetch.h
 
 .PHONY: test demo demo-stop bench test-matrix
 

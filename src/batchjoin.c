@@ -60,7 +60,7 @@
 #include "utils/ruleutils.h"
 #include "utils/selfuncs.h"
 
-#include "usage_fdw.h"
+#include "batch.h"
 
 #define BATCH_JOIN_NAME "UsageBatchedJoin"
 

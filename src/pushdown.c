@@ -40,7 +40,7 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "usage_fdw.h"
+#include "batch.h"
 
 /* days between 1970-01-01 and 2000-01-01 (PostgreSQL's epoch) */
 #define UNIX_TO_PG_DAYS (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE)
@@ -650,6 +650,70 @@ usage_conds_from_list(List *list)
 		result = lappend(result, c);
 	}
 	return result;
+}
+
+/* One batch key, as an element of the USAGE_PRIVATE_BATCH_KEYS slot. */
+List *
+usage_batch_key_to_list(int param, Oid coltype, Oid valtype)
+{
+	int			fields[USAGE_KEY_NFIELDS];
+
+	fields[USAGE_KEY_PARAM] = param;
+	fields[USAGE_KEY_COLTYPE] = (int) coltype;
+	fields[USAGE_KEY_VALTYPE] = (int) valtype;
+	return usage_int_fields_to_list(fields, USAGE_KEY_NFIELDS);
+}
+
+/* The batch keys of a plan's fdw_private slot (NIL: none, NULL). */
+UsageBatchKeys *
+usage_batch_keys_from_list(List *list)
+{
+	UsageBatchKeys *b;
+	ListCell   *lc;
+	int			k = 0;
+
+	if (list == NIL)
+		return NULL;
+	b = palloc0(sizeof(UsageBatchKeys));
+	b->nkeys = list_length(list);
+	b->params = palloc(sizeof(int) * b->nkeys);
+	b->coltypes = palloc(sizeof(Oid) * b->nkeys);
+	b->valtypes = palloc(sizeof(Oid) * b->nkeys);
+	b->typlens = palloc(sizeof(int16) * b->nkeys);
+	b->typbyvals = palloc(sizeof(bool) * b->nkeys);
+	foreach(lc, list)
+	{
+		List	   *key = (List *) lfirst(lc);
+
+		b->params[k] = usage_int_field(key, USAGE_KEY_PARAM);
+		b->coltypes[k] = (Oid) usage_int_field(key, USAGE_KEY_COLTYPE);
+		b->valtypes[k] = (Oid) usage_int_field(key, USAGE_KEY_VALTYPE);
+		get_typlenbyval(b->valtypes[k], &b->typlens[k], &b->typbyvals[k]);
+		k++;
+	}
+	return b;
+}
+
+/*
+ * One condition per key: "param op value", the k-th key's value being
+ * expression expr_base + k.
+ */
+List *
+usage_batch_key_conds(UsageBatchKeys *batch, int expr_base, UsageCondOp op)
+{
+	List	   *conds = NIL;
+
+	for (int k = 0; batch && k < batch->nkeys; k++)
+	{
+		UsageCond  *c = palloc0(sizeof(UsageCond));
+
+		c->param = batch->params[k];
+		c->op = op;
+		c->expr_index = expr_base + k;
+		c->coltype = batch->coltypes[k];
+		conds = lappend(conds, c);
+	}
+	return conds;
 }
 
 /* ----------------------------------------------------------------

@@ -7,35 +7,42 @@
  *
  * The modules, in the order a query meets them:
  *
+ *	module.c		_PG_init (settings, hooks) and the FDW handler
  *	option.c		option validation and the merged options of one scan
  *	catalog.c		the endpoint catalogue: every endpoint described as data
+ *	columns.c		column to JSON key and parameter mapping
  *	pushdown.c		which WHERE clauses become request parameters, and their
  *					evaluation at execution time
+ *	plan.c			the planner's callbacks: size, paths, plan, the one cost
+ *					of a scan's requests, missing-parameter errors
+ *	scan.c			the executor's callbacks, asynchronous execution under an
+ *					Append, the scan side of the batched join
+ *	fetch.c			the call engine (fetch.h): calls, the max_concurrency
+ *					window, pages and nextLink, the parse into rows, totals
  *	request.c		URL, query string and JSON body of one request
  *	auth.c			bearer tokens: static, or OAuth2 client credentials (cached)
  *	http.c			libcurl multi interface driven by the backend's latch
  *	json_tuple.c	PostgreSQL's JSON parser turning response items into rows
  *	explain.c		EXPLAIN output
- *	ddl.c			IMPORT FOREIGN SCHEMA and the DDL checks of the event trigger
  *	echo_check.c	tests of an echo column that PostgreSQL evaluates above
  *					its scan, where no request carries its parameter
- *	usage_fdw.c		the FDW handler: planning and execution, asynchronous
- *					execution under an Append
- *	batchjoin.c		the batched key join (a CustomScan join path)
+ *	ddl.c			IMPORT FOREIGN SCHEMA and the DDL checks of the event trigger
+ *	batchjoin.c		the batched key join (a CustomScan join path); batch.h is
+ *					its protocol with the scan
  *	compat.h		the differences between PostgreSQL versions
  *
- * Words used throughout:
+ * Words used throughout, one meaning each:
  *
+ *	request			what a scan asks of an endpoint: all its calls
  *	call			one combination of parameter values of a scan (one element
  *					of its fan-out): the logical request, with all its pages
  *	page			one HTTP exchange of a call: the first URL, or a nextLink
  *	attempt			one try at a page: a page is retried (backoff, Retry-After,
  *					a 401 refresh) up to max_retries times
+ *	batch			a set of outer rows of the batched join (never a page)
  *	fan-out			the calls of one scan, up to max_concurrency in flight
  *	binding			a server or table option that fixes a parameter
  *	echo column		a column that shows the value its call sent
- *	batchjoin.c		the batched key join: a join that supplies parameters,
- *					run as one concurrent fan-out per batch of outer rows
  *
  * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
  *
@@ -49,6 +56,7 @@
 #include "lib/stringinfo.h"
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
+#include "nodes/plannodes.h"
 #include "utils/relcache.h"
 
 #include "compat.h"
@@ -207,7 +215,7 @@ extern void usage_check_guid(const char *value, const char *what);
 extern void usage_option_init(void);
 
 /* ----------------------------------------------------------------
- *		Column mapping (usage_fdw.c)
+ *		Column mapping (columns.c)
  * ----------------------------------------------------------------
  */
 
@@ -518,62 +526,19 @@ extern void usage_check_echo_tests(PlannedStmt *stmt, Index scanrelid,
 								   const char *table_name);
 extern List *usage_import_foreign_schema(ImportForeignSchemaStmt *stmt,
 										 Oid serverOid);
-extern Datum usage_fdw_handler(PG_FUNCTION_ARGS);	/* usage_fdw.c */
+extern Datum usage_fdw_handler(PG_FUNCTION_ARGS);	/* module.c */
 
 /* ----------------------------------------------------------------
- *		Batched key join (batchjoin.c, with its scan side in usage_fdw.c)
+ *		Columns (columns.c), the planner (plan.c), the executor (scan.c)
  * ----------------------------------------------------------------
  */
 
-/*
- * The parameters that a batched join supplies to the scan of a foreign
- * table, and the keys of the current batch.  The scan makes its requests
- * for each key tuple in turn (one request per distinct key, times the
- * fan-out of the scan's own conditions), each tuple's values given to the
- * parameters as "param = value" conditions.
- */
-typedef struct UsageBatchKeys
-{
-	int			nkeys;
-	int		   *params;			/* per key: index in endpoint->params */
-	Oid		   *coltypes;		/* per key: type of the parameter's column */
-	Oid		   *valtypes;		/* per key: type of the outer value */
-	int16	   *typlens;
-	bool	   *typbyvals;
-	/* set by the batched join before each rescan */
-	int			ntuples;
-	Datum	   *values;			/* ntuples * nkeys, none NULL */
-} UsageBatchKeys;
-
-/* What the planner of a batched join needs to know of the foreign scan. */
-typedef struct UsageBatchInner
-{
-	double		call_rows;		/* rows of one request */
-	double		fanout;			/* requests per key (the scan's own IN lists) */
-	double		pages;			/* HTTP requests of one call (paging) */
-	double		local_sel;		/* of the scan's clauses not pushed down */
-	int			max_concurrency;
-	int			batch_size;
-} UsageBatchInner;
-
-extern bool usage_rel_is_ours(RelOptInfo *rel);
-extern List *usage_batch_key_to_list(int param, Oid coltype, Oid valtype);
-extern bool usage_batch_key_clause(PlannerInfo *root, RelOptInfo *baserel,
-								   RestrictInfo *rinfo, Relids outer_relids,
-								   int *param, Expr **value, Oid *coltype);
-extern bool usage_batch_inner_info(PlannerInfo *root, RelOptInfo *baserel,
-								   List *keys, UsageBatchInner *inner);
-extern ForeignPath *usage_batch_inner_path(PlannerInfo *root, RelOptInfo *baserel,
-										   List *keys, UsageBatchInner *inner,
-										   double keys_per_batch);
+extern UsageColumn *usage_map_columns(Relation rel, const UsageEndpoint *ep,
+									  bool for_execution, int **param_col);
+extern void usage_plan_routine(struct FdwRoutine *routine);
+extern void usage_scan_routine(struct FdwRoutine *routine);
 extern void usage_cost_calls(double calls, double call_rows, double pages,
 							 int max_concurrency, Cost *startup, Cost *total);
-extern bool usage_is_batch_scan(PlanState *ps, int nkeys);
-extern int	usage_batch_offer(PlanState *ps, int ntuples, Datum *values);
-extern void usage_batch_set_keys(PlanState *ps, int ntuples, Datum *values);
-extern int	usage_batch_row_tuple(PlanState *ps);
-extern int	usage_batch_calls(PlanState *ps);
-extern void usage_batch_init(void);
 
 /* limits */
 #define USAGE_MAX_REQUESTS_PER_SCAN 10000

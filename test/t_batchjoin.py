@@ -14,6 +14,8 @@ AvePoint table, against 0.3 s of API latency, runs its requests concurrently.
     max_concurrency '3' (14 waves, 4.2 s: the bound there is 75%, 9 s);
   - the same join with usage_fdw.enable_batched_join off is a nested loop
     and gives the same rows (run without latency, to keep the test short);
+  - while it waits for the API, the backend shows the wait event
+    UsageFdwHttp in pg_stat_activity (PostgreSQL 17+; "Extension" before);
   - memory: 300 outer rows of 1 MiB each under batch_size 10000 and
     work_mem 4MB: a batch stops taking outer rows at work_mem, so the
     backend's peak RSS (VmHWM) grows by far less than the 300 MiB a batch of
@@ -193,6 +195,30 @@ def memory_run():
           % (grew, MEMORY_BOUND_KB), grew is not None and grew < MEMORY_BOUND_KB)
 
 
+def wait_event_run():
+    """pg_stat_activity names what a backend waiting on the API waits on."""
+    import subprocess
+    from fdwtest import pg_tool
+    mock.reset()
+    mock.config({"avepoint_rows": 2 * NKEYS, "latency_ms": LATENCY_MS})
+    proc = subprocess.Popen([pg_tool("psql"), "-X", "-At", "-d", DB, "-c",
+                             "/* wait-event-probe */ " + QUERY % "cloud_flow_connection_usage"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen = set()
+    try:
+        for _ in range(20):
+            time.sleep(0.1)
+            r = psql("SELECT wait_event_type || ':' || wait_event FROM pg_stat_activity"
+                     " WHERE query LIKE '/* wait-event-probe */%' AND pid <> pg_backend_pid();")
+            seen.update(l for l in r.stdout.split() if l)
+    finally:
+        proc.communicate(timeout=120)
+    version = int(psql("SHOW server_version_num;").stdout.strip() or 0)
+    want = "Extension:UsageFdwHttp" if version >= 170000 else "Extension:Extension"
+    check("while it waits for the API, pg_stat_activity shows %s" % want, want in seen,
+          "seen: %s" % sorted(seen))
+
+
 def test():
     mock.reset()
     with database(DB, SETUP, setup="setup: server, user mapping, tables, %d local flows" % NKEYS):
@@ -211,6 +237,7 @@ def test():
               and [l for l in out if l.startswith("flow-")] == expected_rows(),
               r.stdout[-2000:] + r.stderr)
 
+        wait_event_run()
         memory_run()
 
 
