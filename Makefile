@@ -23,8 +23,12 @@ OBJS = \
 	src/option.o \
 	src/catalog.o \
 	src/pushdown.o \
+	src/params.o \
+	src/private.o \
 	src/request.o \
 	src/http.o \
+	src/http_report.o \
+	src/redact.o \
 	src/auth.o \
 	src/json_tuple.o \
 	src/explain.o \
@@ -57,7 +61,7 @@ all install installcheck:
 endif
 
 # every module includes the shared header
-$(OBJS): $(srcdir)/src/usage_fdw.h $(srcdir)/src/compat.h $(srcdir)/src/batch.h $(srcdir)/src/fetch.h
+$(OBJS): $(srcdir)/src/usage_fdw.h $(srcdir)/src/compat.h $(srcdir)/src/batch.h $(srcdir)/src/fetch.h $(srcdir)/src/http_int.h
 
 .PHONY: test demo demo-stop bench test-matrix
 

@@ -21,7 +21,7 @@
  * left at transaction end, so neither an ERROR nor a cancel leaks a handle,
  * a socket or a buffer, and no owner is left with a dangling pointer.
  *
- * Retries: classify() is the one classification of failures.  Connection
+ * Retries: usage_http_classify() is the one classification of failures.  Connection
  * failures, timeouts, truncated bodies and HTTP 429, 500, 502, 503, 504 are
  * retried up to max_retries times.  A 401 is sent once more with a new
  * bearer token when the request's bearer source can get one.  A retry never
@@ -32,10 +32,8 @@
  * RETRY_AFTER_CAP_MS (or timeout_ms, if longer) fails at once.
  *
  * Text that comes from an API (error bodies, messages, header values) goes
- * through usage_api_text() before it reaches an error message, so that it
- * is valid in the database encoding whatever the server sent, and so that
- * no secret of the requests under way reaches a message when a server
- * reflects a request back (see usage_redact_secrets).
+ * through usage_api_text() (redact.c) before it reaches an error message;
+ * http_report.c words the failures.  http_int.h is what the three share.
  *
  * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
  *
@@ -59,15 +57,13 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "usage_fdw.h"
+#include "http_int.h"
 
 /* longest single wait, so that interrupts are always checked promptly */
 #define WAIT_SLICE_MS 100
 /* backoff: first retry after ~BACKOFF_BASE_MS, doubling, capped */
 #define BACKOFF_BASE_MS 200
 #define BACKOFF_MAX_MS 10000
-/* longest Retry-After honoured: this, or timeout_ms if that is longer */
-#define RETRY_AFTER_CAP_MS 60000
 /* longest Retry-After value kept (a longer one is not a usable value) */
 #define RETRY_AFTER_MAX_LEN 128
 /* libcurl's code for oversized headers, where it has one */
@@ -76,68 +72,8 @@
 #else
 #define USAGE_CURLE_TOO_LARGE CURLE_OUT_OF_MEMORY
 #endif
-/* how much of an API's error text goes into a message */
-#define API_TEXT_MAX_BYTES 500
-/* the most response header bytes accepted (libcurl refuses a line >100 kB) */
-#define MAX_HEADER_BYTES (64 * 1024)
-/* secrets shorter than this are not redacted: they would match any text */
-#define MIN_REDACTED_LEN 4
-#define REDACTED "[redacted]"
 
-/* where a transfer is */
-typedef enum UsageXferState
-{
-	USAGE_XFER_WAITING,			/* scheduled, not yet sent (backoff) */
-	USAGE_XFER_RUNNING,
-	USAGE_XFER_DONE
-} UsageXferState;
 
-/* one HTTP request, with its retries; see usage_http_start() */
-struct UsageTransfer
-{
-	dlist_node	node;			/* in all_transfers */
-	CURL	   *easy;
-	struct curl_slist *headers;
-	char	   *method;			/* malloc'd copies, for messages */
-	char	   *url;
-	char	   *body_type;		/* malloc'd content type of the body, or
-								 * NULL without a body */
-	UsageTransfer **owner;		/* the owner's slot, cleared when freed */
-	bool		in_multi;
-	UsageXferState state;
-
-	/* bearer token */
-	bool		has_bearer;
-	UsageBearerSource bearer;
-	bool		bearer_refreshed;	/* sent again with a new token already */
-
-	/* retry policy */
-	int			attempts;		/* attempts started */
-	int			max_retries;
-	int			timeout_ms;
-	TimestampTz not_before;		/* WAITING: when to send again */
-
-	/* result of the last attempt */
-	CURLcode	result;
-	long		status;
-	char		errbuf[CURL_ERROR_SIZE];
-	char	   *buf;			/* response body (malloc'd) */
-	size_t		len;
-	size_t		cap;
-	bool		too_large;
-	char	   *content_type;	/* malloc'd */
-	char	   *retry_after;	/* malloc'd value of the Retry-After header of
-								 * the last response, or NULL */
-	size_t		header_bytes;	/* of the response headers so far */
-	bool		in_headers;		/* a status line came, the headers' end not
-								 * yet */
-	bool		headers_too_large;	/* over MAX_HEADER_BYTES, or a line over
-									 * libcurl's limit */
-	int64		retry_after_s;	/* >= 0: retries stopped, the server asked
-								 * for this long a wait */
-
-	UsageHttpStats *stats;		/* owner's counters, or NULL */
-};
 
 /* one watched socket */
 typedef struct WatchedSocket
@@ -158,16 +94,6 @@ static bool callbacks_registered = false;
 /* waits so far: a wait is charged once to each scan's stats */
 static uint64 wait_count = 0;
 
-/*
- * The secrets of the requests of this transaction (credentials of the user
- * mappings, bearer tokens), each in the forms a server may reflect it in:
- * as sent, URL- or form-encoded, JSON-escaped.  malloc'd; overwritten and
- * freed at transaction end.
- */
-static char **secret_forms = NULL;
-static int	nsecret_forms = 0;
-static int	maxsecret_forms = 0;
-static size_t longest_secret_form = 0;
 
 static void release_all_transfers(void);
 
@@ -316,160 +242,6 @@ timer_cb(CURLM *m, long timeout_ms, void *userp)
 }
 
 /* ----------------------------------------------------------------
- *		Secrets to redact
- * ----------------------------------------------------------------
- */
-
-/* Remember one form of a secret (once). */
-static void
-add_secret_form(const char *form)
-{
-	char	   *copy;
-
-	for (int i = 0; i < nsecret_forms; i++)
-	{
-		if (strcmp(secret_forms[i], form) == 0)
-			return;
-	}
-	if (nsecret_forms == maxsecret_forms)
-	{
-		int			newmax = Max(8, maxsecret_forms * 2);
-		char	  **n = realloc(secret_forms, sizeof(char *) * newmax);
-
-		if (n == NULL)
-			ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-		secret_forms = n;
-		maxsecret_forms = newmax;
-	}
-	copy = strdup(form);
-	if (copy == NULL)
-		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-	secret_forms[nsecret_forms++] = copy;
-	longest_secret_form = Max(longest_secret_form, strlen(copy));
-}
-
-/* Overwrite and forget every secret (transaction end). */
-static void
-forget_secrets(void)
-{
-	for (int i = 0; i < nsecret_forms; i++)
-	{
-		explicit_bzero(secret_forms[i], strlen(secret_forms[i]));
-		free(secret_forms[i]);
-	}
-	nsecret_forms = 0;
-	longest_secret_form = 0;
-}
-
-/* Lower-case the hexadecimal digits of %XX escapes. */
-static char *
-lower_hex_escapes(const char *s)
-{
-	char	   *r = pstrdup(s);
-
-	for (char *p = r; *p; p++)
-	{
-		if (*p == '%' && p[1] && p[2])
-		{
-			p[1] = pg_tolower((unsigned char) p[1]);
-			p[2] = pg_tolower((unsigned char) p[2]);
-			p += 2;
-		}
-	}
-	return r;
-}
-
-/*
- * usage_http_note_secret
- *		Redact secret, in every form a server may reflect it in, from any
- *		API text that reaches a message until the transaction ends.
- *
- * The forms: as sent; URL-encoded (upper- and lower-case hex, and with '+'
- * for a space, as a form body has it); JSON-escaped (also with "\/").
- */
-void
-usage_http_note_secret(const char *secret)
-{
-	StringInfoData enc;
-	StringInfoData json;
-	char	   *p;
-
-	if (secret == NULL || strlen(secret) < MIN_REDACTED_LEN)
-		return;
-	add_secret_form(secret);
-
-	initStringInfo(&enc);
-	usage_append_url_encoded(&enc, secret);
-	add_secret_form(enc.data);
-	p = lower_hex_escapes(enc.data);
-	add_secret_form(p);
-	explicit_bzero(p, strlen(p));
-	pfree(p);
-	while ((p = strstr(enc.data, "%20")) != NULL)
-	{
-		*p = '+';
-		memmove(p + 1, p + 3, strlen(p + 3) + 1);
-	}
-	add_secret_form(enc.data);
-
-	initStringInfo(&json);
-	escape_json(&json, secret);
-	/* without the quotes */
-	json.data[json.len - 1] = '\0';
-	add_secret_form(json.data + 1);
-	if (strchr(secret, '/') != NULL)
-	{
-		StringInfoData slash;
-
-		initStringInfo(&slash);
-		for (const char *q = json.data + 1; *q; q++)
-		{
-			if (*q == '/')
-				appendStringInfoChar(&slash, '\\');
-			appendStringInfoChar(&slash, *q);
-		}
-		add_secret_form(slash.data);
-		explicit_bzero(slash.data, slash.len);
-	}
-	explicit_bzero(enc.data, enc.len);
-	explicit_bzero(json.data, json.len);
-}
-
-/*
- * usage_redact_secrets
- *		len bytes of s with every noted secret replaced by "[redacted]";
- *		palloc'd and NUL-terminated, its length in *outlen.
- */
-char *
-usage_redact_secrets(const char *s, size_t len, size_t *outlen)
-{
-	StringInfoData out;
-	size_t		i = 0;
-
-	initStringInfo(&out);
-	while (i < len)
-	{
-		bool		hit = false;
-
-		for (int k = 0; k < nsecret_forms && !hit; k++)
-		{
-			size_t		fl = strlen(secret_forms[k]);
-
-			if (fl <= len - i && memcmp(s + i, secret_forms[k], fl) == 0)
-			{
-				appendStringInfoString(&out, REDACTED);
-				i += fl;
-				hit = true;
-			}
-		}
-		if (!hit)
-			appendStringInfoChar(&out, s[i++]);
-	}
-	*outlen = out.len;
-	return out.data;
-}
-
-/* ----------------------------------------------------------------
  *		Set-up and clean-up
  * ----------------------------------------------------------------
  */
@@ -490,7 +262,7 @@ http_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* no scan outlives its transaction: whatever is left is garbage */
 			release_all_transfers();
-			forget_secrets();
+			usage_http_forget_secrets();
 			break;
 		default:
 			break;
@@ -869,13 +641,6 @@ static const CurlErrorClass curl_error_classes[] = {
 	{CURLE_FILESIZE_EXCEEDED, USAGE_FAIL_TOO_LARGE, false, NULL},
 };
 
-/* How an attempt ended, and whether that is worth another attempt. */
-typedef struct FailureClass
-{
-	UsageFailure failure;
-	bool		retryable;
-	const char *text;			/* libcurl errors: what to call it */
-} FailureClass;
 
 /*
  * classify
@@ -886,8 +651,8 @@ typedef struct FailureClass
  * 200 is success; 429, 500, 502, 503 and 504 are retried; 401 and 403 are
  * refusals (a 401 may still be cured by a new token: refresh_bearer).
  */
-static FailureClass
-classify(UsageTransfer *x)
+FailureClass
+usage_http_classify(UsageTransfer *x)
 {
 	FailureClass c = {USAGE_FAIL_NONE, false, NULL};
 	long		st = x->status;
@@ -1004,7 +769,7 @@ finish_attempt(UsageTransfer *x, CURLcode rc)
 	x->in_multi = false;
 	x->state = USAGE_XFER_DONE;
 
-	if (!classify(x).retryable || x->attempts > x->max_retries)
+	if (!usage_http_classify(x).retryable || x->attempts > x->max_retries)
 		return;
 
 	/* never at once: at least the backoff */
@@ -1285,7 +1050,7 @@ usage_http_is_done(UsageTransfer *xfer)
 UsageFailure
 usage_http_failure(UsageTransfer *xfer)
 {
-	return classify(xfer).failure;
+	return usage_http_classify(xfer).failure;
 }
 
 /* The HTTP status of a done transfer; 0 when libcurl failed. */
@@ -1310,361 +1075,3 @@ usage_http_content_type(UsageTransfer *xfer)
 	return xfer->content_type;
 }
 
-/* ----------------------------------------------------------------
- *		Errors
- * ----------------------------------------------------------------
- */
-
-/* The path and query of a URL, for messages (the origin is left out). */
-static const char *
-url_path(const char *url)
-{
-	const char *p = strstr(url, "://");
-
-	if (p == NULL)
-		return url;
-	p = strchr(p + 3, '/');
-	return p ? p : "/";
-}
-
-/*
- * The host name of a URL, for messages (not the whole URL: its query may
- * carry values); "?" when it does not parse.
- */
-static const char *
-url_host(const char *url)
-{
-	CURLU	   *u = curl_url();
-	char	   *host = NULL;
-	char	   *result;
-
-	if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-		curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-		result = pstrdup("?");
-	else
-		result = pstrdup(host);
-	curl_free(host);
-	curl_url_cleanup(u);
-	return usage_api_text(result, strlen(result), 300);
-}
-
-/*
- * Pass UTF-8 text through the conversion to encoding "target", a stretch at
- * a time: where the conversion stops at a character that target cannot
- * hold, that character becomes '?'.  With convert, the result is in target;
- * without, it stays UTF-8 (only the characters that cannot be converted are
- * replaced).  Without a conversion (no catalog access, or none defined)
- * only ASCII is kept.
- */
-static char *
-utf8_keep_convertible(const char *utf8, int len, int target, bool convert)
-{
-	StringInfoData out;
-	const unsigned char *src = (const unsigned char *) utf8;
-	int			pos = 0;
-	Oid			proc = InvalidOid;
-	unsigned char *dest = NULL;
-	int			destlen = len * MAX_CONVERSION_GROWTH + 1;
-
-	if (IsTransactionState())
-		proc = FindDefaultConversionProc(PG_UTF8, target);
-	if (OidIsValid(proc))
-		dest = palloc(destlen);
-
-	initStringInfo(&out);
-	while (pos < len)
-	{
-		int			done = 0;
-
-		if (OidIsValid(proc))
-		{
-			done = pg_do_encoding_conversion_buf(proc, PG_UTF8, target,
-												 (unsigned char *) src + pos,
-												 len - pos, dest, destlen, true);
-			if (convert)
-				appendStringInfoString(&out, (char *) dest);
-			else
-				appendBinaryStringInfo(&out, (const char *) src + pos, done);
-		}
-		else
-		{
-			while (pos + done < len && src[pos + done] < 0x80)
-				done++;
-			appendBinaryStringInfo(&out, (const char *) src + pos, done);
-		}
-		pos += done;
-		if (pos < len)
-		{
-			/* a character that target cannot hold */
-			appendStringInfoChar(&out, '?');
-			pos += pg_utf_mblen(src + pos);
-		}
-	}
-	if (dest)
-		pfree(dest);
-	return out.data;
-}
-
-/*
- * usage_api_text
- *		Text that came from an API (an error body, a message, a header
- *		value), made fit for an error message.
- *
- * The bytes are taken as UTF-8, JSON's encoding.  The result is valid in the
- * database encoding: an invalid UTF-8 sequence becomes '?', and so does a
- * character that the database encoding cannot represent (ASCII always can).
- * A character that the client's encoding cannot represent becomes '?' as
- * well, so that sending the message to the client cannot fail and replace
- * it with an encoding error.  Every secret noted by usage_http_note_secret
- * becomes "[redacted]", first.  Control characters become spaces.  At most
- * max_bytes of the input are used, cut on a character boundary, and "..."
- * marks a cut.  Never fails on bad input; the result is palloc'd.
- */
-char *
-usage_api_text(const char *s, size_t len, size_t max_bytes)
-{
-	StringInfoData buf;
-	size_t		i = 0;
-	int			dbenc = GetDatabaseEncoding();
-	int			clientenc = pg_get_client_encoding();
-	char	   *text;
-	bool		cut = false;
-
-	if (s == NULL)
-		return pstrdup("");
-
-	/*
-	 * Secrets out first, over enough of the text that one straddling the
-	 * cut at max_bytes is replaced whole.
-	 */
-	if (nsecret_forms > 0)
-	{
-		size_t		window = Min(len, max_bytes + longest_secret_form);
-
-		cut = window < len;
-		s = usage_redact_secrets(s, window, &len);
-	}
-
-	/* valid UTF-8, without control characters */
-	initStringInfo(&buf);
-	while (i < len && i < max_bytes)
-	{
-		unsigned char c = (unsigned char) s[i];
-		int			l;
-
-		if (c < 0x80)
-		{
-			appendStringInfoChar(&buf, (c < 0x20 || c == 0x7f) ? ' ' : (char) c);
-			i++;
-			continue;
-		}
-		l = pg_utf_mblen((const unsigned char *) s + i);
-		if (i + l <= len && pg_utf8_islegal((const unsigned char *) s + i, l))
-		{
-			if (i + l > max_bytes)
-				break;			/* a whole character that does not fit */
-			appendBinaryStringInfo(&buf, s + i, l);
-			i += l;
-		}
-		else
-		{
-			appendStringInfoChar(&buf, '?');
-			i++;
-		}
-	}
-	if (i < len || cut)
-		appendStringInfoString(&buf, "...");
-	text = buf.data;
-
-	/* what the client cannot show, then what the database cannot hold */
-	if (clientenc != PG_UTF8 && clientenc != PG_SQL_ASCII && clientenc != dbenc)
-		text = utf8_keep_convertible(text, strlen(text), clientenc, false);
-	if (dbenc != PG_UTF8 && dbenc != PG_SQL_ASCII)
-		text = utf8_keep_convertible(text, strlen(text), dbenc, true);
-	return text;
-}
-
-/*
- * The API's own message from an error body, as a sentence for errdetail:
- * the value of "message", "error.message", "error_description" or "error"
- * when the body is JSON that has one, else the start of the body.
- */
-static char *
-api_detail(UsageTransfer *x)
-{
-	char	   *msg = NULL;
-	bool		found = false;
-
-	if (x->len == 0)
-		return pstrdup("The response body was empty.");
-
-	/* usage_json_get_string reports malformed JSON as "not found" */
-	msg = usage_json_get_string(x->buf, x->len, "message", &found);
-	if (!found)
-		msg = usage_json_get_string(x->buf, x->len, "error.message", &found);
-	if (!found)
-		msg = usage_json_get_string(x->buf, x->len, "error_description", &found);
-	if (!found)
-		msg = usage_json_get_string(x->buf, x->len, "error", &found);
-
-	if (found && msg != NULL)
-		return psprintf("The API's message was \"%s\".",
-						usage_api_text(msg, strlen(msg), API_TEXT_MAX_BYTES));
-	return psprintf("The response body was \"%s\".",
-					usage_api_text(x->buf, x->len, API_TEXT_MAX_BYTES));
-}
-
-
-/* The failure's SQLSTATE: the one classification decides it too. */
-static int
-failure_errcode(UsageFailure failure)
-{
-	switch (failure)
-	{
-		case USAGE_FAIL_CONNECTION:
-		case USAGE_FAIL_TLS:
-			return ERRCODE_FDW_UNABLE_TO_ESTABLISH_CONNECTION;
-		case USAGE_FAIL_AUTH:
-			return ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION;
-		default:
-			return ERRCODE_FDW_ERROR;
-	}
-}
-
-/*
- * What a failure report shows, computed before any ereport starts:
- * api_detail() may catch and discard an encoding error
- * (usage_json_get_string), which must not happen while an ereport is being
- * built.
- */
-typedef struct FailureReport
-{
-	UsageTransfer *x;
-	FailureClass cls;
-	const char *host;			/* of the URL */
-	const char *path;			/* of the URL, fit for a message */
-	const char *what;			/* the caller's context */
-	char	   *detail;			/* HTTP errors: the API's message */
-	char	   *curl_text;		/* libcurl errors: libcurl's message */
-} FailureReport;
-
-/* A libcurl error: the connection, the certificate, or anything else. */
-USAGE_NORETURN static void
-report_transport_failure(const FailureReport *r)
-{
-	UsageTransfer *x = r->x;
-	int			tries = x->attempts;
-
-	if (r->cls.failure == USAGE_FAIL_CONNECTION)
-		ereport(ERROR,
-				(errcode(failure_errcode(r->cls.failure)),
-				 errmsg_plural("%s %s failed after %d attempt: %s",
-							   "%s %s failed after %d attempts: %s",
-							   tries, x->method, r->path, tries, r->cls.text),
-				 errdetail("The host was \"%s\"; the last attempt ended with libcurl error code %d.",
-						   r->host, (int) x->result),
-				 errdetail_log("libcurl reported: %s.", r->curl_text),
-				 errhint("Check base_url, the network, proxy and timeout_ms / max_retries of the server."),
-				 errcontext("%s", r->what)));
-	if (r->cls.failure == USAGE_FAIL_TLS)
-		ereport(ERROR,
-				(errcode(failure_errcode(r->cls.failure)),
-				 errmsg("%s %s failed: the server's TLS certificate could not be verified",
-						x->method, r->path),
-				 errdetail("The host was \"%s\"; the last attempt ended with libcurl error code %d.",
-						   r->host, (int) x->result),
-				 errdetail_log("libcurl reported: %s.", r->curl_text),
-				 errhint("Use the server option ca_file to trust a private certificate authority."),
-				 errcontext("%s", r->what)));
-	ereport(ERROR,
-			(errcode(failure_errcode(r->cls.failure)),
-			 errmsg("%s %s failed: %s", x->method, r->path, r->cls.text),
-			 errdetail("The host was \"%s\"; libcurl reported: %s.",
-					   r->host, r->curl_text),
-			 errcontext("%s", r->what)));
-}
-
-/* An HTTP status other than 200. */
-USAGE_NORETURN static void
-report_http_failure(const FailureReport *r)
-{
-	UsageTransfer *x = r->x;
-	int			tries = x->attempts;
-
-	if (r->cls.failure == USAGE_FAIL_AUTH)
-		ereport(ERROR,
-				(errcode(failure_errcode(r->cls.failure)),
-				 errmsg("%s %s was refused with HTTP %ld",
-						x->method, r->path, x->status),
-				 errdetail("%s", r->detail),
-				 errhint("Check the credentials in the user mapping and the permissions of the API application."),
-				 errcontext("%s", r->what)));
-
-	if (x->retry_after_s >= 0)
-	{
-		char	   *value = usage_api_text(x->retry_after, strlen(x->retry_after), 60);
-
-		ereport(ERROR,
-				(errcode(failure_errcode(r->cls.failure)),
-				 errmsg("%s %s failed with HTTP %ld and \"Retry-After: %s\", a longer wait than the %d s this client accepts",
-						x->method, r->path, x->status, value,
-						Max(x->timeout_ms, RETRY_AFTER_CAP_MS) / 1000),
-				 errdetail("%s", r->detail),
-				 errhint("Retry the query later.  A Retry-After of up to %d s (or timeout_ms, if longer) is waited for.",
-						 RETRY_AFTER_CAP_MS / 1000),
-				 errcontext("%s", r->what)));
-	}
-
-	ereport(ERROR,
-			(errcode(failure_errcode(r->cls.failure)),
-			 errmsg_plural("%s %s failed with HTTP %ld after %d attempt",
-						   "%s %s failed with HTTP %ld after %d attempts",
-						   tries, x->method, r->path, x->status, tries),
-			 errdetail("%s", r->detail),
-			 errcontext("%s", r->what)));
-}
-
-/*
- * usage_http_report_failure
- *		ereport the final failure of a transfer.
- *
- * what names the caller's context, e.g. "request for foreign table
- * usage.t".
- */
-void
-usage_http_report_failure(UsageTransfer *x, const char *what)
-{
-	const char *rawpath = url_path(x->url);
-	FailureReport r = {0};
-
-	r.x = x;
-	r.cls = classify(x);
-	r.host = url_host(x->url);
-	r.path = usage_api_text(rawpath, strlen(rawpath), 2000);
-	r.what = what;
-	if (x->result != CURLE_OK)
-	{
-		const char *err = x->errbuf[0] ? x->errbuf : curl_easy_strerror(x->result);
-
-		r.curl_text = usage_api_text(err, strlen(err), API_TEXT_MAX_BYTES);
-	}
-	else if (!x->too_large)
-		r.detail = api_detail(x);
-
-	if (x->headers_too_large)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("the response headers from host \"%s\" exceed the limit of %d kB",
-						r.host, MAX_HEADER_BYTES / 1024),
-				 errdetail("The response to %s %s was not read.", x->method, r.path),
-				 errcontext("%s", what)));
-	if (r.cls.failure == USAGE_FAIL_TOO_LARGE)
-		ereport(ERROR,
-				(errcode(failure_errcode(r.cls.failure)),
-				 errmsg("response to %s %s is larger than the limit of %d MiB",
-						x->method, r.path, USAGE_MAX_RESPONSE_BYTES / (1024 * 1024)),
-				 errcontext("%s", what)));
-	if (x->result != CURLE_OK)
-		report_transport_failure(&r);
-	report_http_failure(&r);
-}

@@ -319,6 +319,7 @@ typedef struct UsagePushdown
 	double		fanout;			/* estimated number of requests */
 } UsagePushdown;
 
+extern bool usage_is_datetime_type(Oid typid);
 extern void usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 								  const UsageEndpoint *ep, UsageColumn *cols,
 								  RestrictInfo *rinfo, Relids outer_relids,
