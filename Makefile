@@ -21,6 +21,7 @@ OBJS = \
 	src/scan.o \
 	src/fetch.o \
 	src/option.o \
+	src/origins.o \
 	src/catalog.o \
 	src/pushdown.o \
 	src/params.o \
@@ -34,7 +35,8 @@ OBJS = \
 	src/explain.o \
 	src/ddl.o \
 	src/echo_check.o \
-	src/batchjoin.o
+	src/batchjoin.o \
+	src/batchexec.o
 
 EXTENSION = usage_fdw
 DATA = usage_fdw--1.0.sql
@@ -61,7 +63,7 @@ all install installcheck:
 endif
 
 # every module includes the shared header
-$(OBJS): $(srcdir)/src/usage_fdw.h $(srcdir)/src/compat.h $(srcdir)/src/batch.h $(srcdir)/src/fetch.h $(srcdir)/src/http_int.h
+$(OBJS): $(srcdir)/src/usage_fdw.h $(srcdir)/src/compat.h $(srcdir)/src/batch.h $(srcdir)/src/fetch.h $(srcdir)/src/http_int.h $(srcdir)/src/batchjoin.h
 
 .PHONY: test demo demo-stop bench test-matrix
 

@@ -13,6 +13,8 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
+#include "foreign/foreign.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -88,4 +90,53 @@ usage_map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution,
 	}
 	*param_col = map;
 	return cols;
+}
+
+/*
+ * "consumed_by_self" -> "consumedBySelf"
+ */
+char *
+usage_camel_case(const char *name)
+{
+	StringInfoData buf;
+	bool		upper_next = false;
+
+	initStringInfo(&buf);
+	for (const char *p = name; *p; p++)
+	{
+		if (*p == '_' && buf.len > 0)
+		{
+			upper_next = true;
+			continue;
+		}
+		if (upper_next)
+			appendStringInfoChar(&buf, pg_toupper((unsigned char) *p));
+		else
+			appendStringInfoChar(&buf, *p);
+		upper_next = false;
+	}
+	return buf.data;
+}
+
+/*
+ * The json_key option of a column, or its camelCase name.
+ */
+char *
+usage_column_json_key(Oid relid, AttrNumber attnum, bool *explicit_key)
+{
+	List	   *options = GetForeignColumnOptions(relid, attnum);
+	ListCell   *lc;
+
+	foreach(lc, options)
+	{
+		DefElem    *d = (DefElem *) lfirst(lc);
+
+		if (strcmp(d->defname, "json_key") == 0)
+		{
+			*explicit_key = true;
+			return defGetString(d);
+		}
+	}
+	*explicit_key = false;
+	return usage_camel_case(get_attname(relid, attnum, false));
 }

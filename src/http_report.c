@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * http_report.c
- *		  The errors of a request that finally failed: the SQLSTATE from the
- *		  one classification, the host and path it tried, the API's own
+ *		  How an attempt ended: the one classification of failures (which
+ *		  decides retries and the SQLSTATE), and the errors of a request
+ *		  that finally failed: the host and path it tried, the API's own
  *		  message (redacted, clipped, in the database encoding).
  *
  * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
@@ -12,6 +13,97 @@
 #include "postgres.h"
 
 #include "http_int.h"
+
+/*
+ * The libcurl errors that are not USAGE_FAIL_TRANSPORT: their class, whether
+ * they are retried, and the extension's own words for them, the same with
+ * every libcurl version (libcurl's texts change between releases; its own
+ * message goes to the server log).  NULL: libcurl's text.
+ */
+typedef struct CurlErrorClass
+{
+	CURLcode	code;
+	UsageFailure failure;
+	bool		retryable;
+	const char *text;
+} CurlErrorClass;
+
+static const CurlErrorClass curl_error_classes[] = {
+	{CURLE_COULDNT_CONNECT, USAGE_FAIL_CONNECTION, true,
+	"could not connect to the server"},
+	/* a name that does not resolve will not resolve in a second either */
+	{CURLE_COULDNT_RESOLVE_HOST, USAGE_FAIL_CONNECTION, false,
+	"could not resolve the server's host name"},
+	{CURLE_COULDNT_RESOLVE_PROXY, USAGE_FAIL_CONNECTION, false,
+	"could not resolve the proxy's host name"},
+	{CURLE_OPERATION_TIMEDOUT, USAGE_FAIL_CONNECTION, true, "timed out"},
+	{CURLE_SEND_ERROR, USAGE_FAIL_CONNECTION, true,
+	"could not send the request"},
+	{CURLE_RECV_ERROR, USAGE_FAIL_CONNECTION, true,
+	"could not receive the response"},
+	{CURLE_GOT_NOTHING, USAGE_FAIL_CONNECTION, true,
+	"the server closed the connection without an answer"},
+	{CURLE_PARTIAL_FILE, USAGE_FAIL_CONNECTION, true,
+	"the connection closed before the whole response arrived"},
+	{CURLE_SSL_CONNECT_ERROR, USAGE_FAIL_CONNECTION, false,
+	"the TLS handshake failed"},
+	{CURLE_HTTP2, USAGE_FAIL_TRANSPORT, true, NULL},
+	{CURLE_HTTP2_STREAM, USAGE_FAIL_TRANSPORT, true, NULL},
+	{CURLE_PEER_FAILED_VERIFICATION, USAGE_FAIL_TLS, false, NULL},
+#if LIBCURL_VERSION_NUM < 0x073e00
+	{CURLE_SSL_CACERT, USAGE_FAIL_TLS, false, NULL},
+#endif
+	{CURLE_SSL_CACERT_BADFILE, USAGE_FAIL_TLS, false, NULL},
+	{CURLE_FILESIZE_EXCEEDED, USAGE_FAIL_TOO_LARGE, false, NULL},
+};
+
+
+/*
+ * classify
+ *		The one classification of how an attempt ended.
+ *
+ * A body over the limit fails at once.  A libcurl error is classed by
+ * curl_error_classes (others are USAGE_FAIL_TRANSPORT, not retried).  HTTP
+ * 200 is success; 429, 500, 502, 503 and 504 are retried; 401 and 403 are
+ * refusals (a 401 may still be cured by a new token: refresh_bearer).
+ */
+FailureClass
+usage_http_classify(UsageTransfer *x)
+{
+	FailureClass c = {USAGE_FAIL_NONE, false, NULL};
+	long		st = x->status;
+
+	if (x->too_large || x->headers_too_large)
+		c.failure = USAGE_FAIL_TOO_LARGE;
+	else if (x->result != CURLE_OK)
+	{
+		c.failure = USAGE_FAIL_TRANSPORT;
+		c.text = curl_easy_strerror(x->result);
+		for (int i = 0; i < (int) lengthof(curl_error_classes); i++)
+		{
+			if (curl_error_classes[i].code != x->result)
+				continue;
+			c.failure = curl_error_classes[i].failure;
+			c.retryable = curl_error_classes[i].retryable;
+			if (curl_error_classes[i].text)
+				c.text = curl_error_classes[i].text;
+			break;
+		}
+	}
+	else if (st == 200)
+		c.failure = USAGE_FAIL_NONE;
+	else if (st == 401 || st == 403)
+		c.failure = USAGE_FAIL_AUTH;
+	else if (st == 429 || st >= 500)
+	{
+		c.failure = USAGE_FAIL_SERVER;
+		c.retryable = (st == 429 || st == 500 || st == 502 ||
+					   st == 503 || st == 504);
+	}
+	else
+		c.failure = USAGE_FAIL_CLIENT;
+	return c;
+}
 
 /* ----------------------------------------------------------------
  *		Errors

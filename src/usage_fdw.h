@@ -213,6 +213,7 @@ extern char *usage_camel_case(const char *name);
 extern bool usage_is_guid(const char *value);
 extern void usage_check_guid(const char *value, const char *what);
 extern void usage_option_init(void);
+extern void usage_check_server_destinations(List *options, UsageProvider provider);
 
 /* ----------------------------------------------------------------
  *		Column mapping (columns.c)
