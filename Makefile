@@ -28,6 +28,7 @@ OBJS = \
 	src/private.o \
 	src/request.o \
 	src/http.o \
+	src/http_easy.o \
 	src/http_report.o \
 	src/redact.o \
 	src/auth.o \

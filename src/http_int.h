@@ -21,6 +21,8 @@
 
 /* longest Retry-After honoured: this, or timeout_ms if that is longer */
 #define RETRY_AFTER_CAP_MS 60000
+/* longest Retry-After value kept (a longer one is not a usable value) */
+#define RETRY_AFTER_MAX_LEN 128
 /* how much of an API's error text goes into a message */
 #define API_TEXT_MAX_BYTES 500
 /* the most response header bytes accepted (libcurl refuses a line >100 kB) */
@@ -94,6 +96,9 @@ typedef struct FailureClass
 } FailureClass;
 
 extern FailureClass usage_http_classify(UsageTransfer *x);
+extern void usage_http_free_transfer(UsageTransfer *x);
+extern bool usage_http_set_options(UsageTransfer *x, const UsageHttpRequest *req);
+extern void usage_http_build_headers(UsageTransfer *x);
 extern void usage_http_forget_secrets(void);
 
 #endif							/* USAGE_HTTP_INT_H */
