@@ -95,10 +95,12 @@ SELECT count(*) FROM usage.consumption_by_folder
 
 -- values known only at execution: query parameters, custom and generic plans
 \! python3 test/mockctl.py reset
+-- (min(tenant_id), not GROUP BY tenant_id: from 17 on the generic plan's
+-- GroupAggregate leaves out a Group Key on a column a parameter fixes; a plain
+-- aggregate reads the same on every version)
 PREPARE q(text, text) AS
-  SELECT tenant_id, count(*) FROM usage.consumption_by_folder
-   WHERE tenant_id = $1 AND consumable_code = $2 AND start_date = '2024-01-01' AND end_date = '2024-01-02'
-   GROUP BY 1;
+  SELECT min(tenant_id) AS tenant_id, count(*) FROM usage.consumption_by_folder
+   WHERE tenant_id = $1 AND consumable_code = $2 AND start_date = '2024-01-01' AND end_date = '2024-01-02';
 EXECUTE q(:t2, 'RU');
 SET plan_cache_mode = force_generic_plan;
 EXECUTE q(:t3, 'AIU');
