@@ -167,7 +167,7 @@ def setup(mock_url):
         psql("DROP DATABASE %s;" % DB, db="postgres")
     psql("CREATE DATABASE %s;" % DB, db="postgres")
     url = sql_literal(mock_url)
-    tenants = [T2, T3] + ["bench-tenant-%02d" % i for i in range(1, NL_OUTER - 1)]
+    tenants = [T2, T3] + ["bbbbbbbb-0000-4000-8000-%012d" % i for i in range(1, NL_OUTER - 1)]
     psql("""
 CREATE EXTENSION usage_fdw;
 CREATE SERVER uipath FOREIGN DATA WRAPPER usage_fdw
@@ -262,7 +262,7 @@ def bench_stream(runs):
 
 def bench_fanout(runs):
     rows = []
-    values = ", ".join(sql_literal("bench-tenant-%02d" % i) for i in range(1, FAN_OUT + 1))
+    values = ", ".join(sql_literal("bbbbbbbb-0000-4000-8000-%012d" % i) for i in range(1, FAN_OUT + 1))
     base = None
     for conc in (1, 8, 64):
         q = ("SELECT count(*) FROM fan_c%d WHERE tenant_id = ANY (ARRAY[%s])"
