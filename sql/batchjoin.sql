@@ -253,3 +253,20 @@ RESET usage_fdw.enable_batched_join;
 DEALLOCATE k_tn;
 DROP TABLE k100, tn201;
 DROP FUNCTION plan_has_batched_join(text);
+
+-- a one-time filter on the foreign table (a contradiction) gates its scan:
+-- the plain plans serve the join (found by the differential stage)
+CREATE TABLE k_gate (name text);
+INSERT INTO k_gate VALUES ('contoso'), ('fabrikam'), (NULL);
+ANALYZE k_gate;
+SELECT count(*) FROM k_gate k WHERE NOT EXISTS
+  (SELECT 1 FROM usage.cloud_flow_connection_usage u
+    WHERE u.tenant = k.name AND u.flow_id = 'flow-0004' AND u.flow_id = 'flow-0001');
+SELECT count(*) FROM k_gate k WHERE EXISTS
+  (SELECT 1 FROM usage.cloud_flow_connection_usage u
+    WHERE u.tenant = k.name AND u.flow_id = 'flow-0004' AND u.flow_id = 'flow-0001');
+SELECT count(*) FROM k_gate k JOIN usage.cloud_flow_connection_usage u
+  ON u.tenant = k.name AND u.flow_id = 'flow-0004' AND u.flow_id = 'flow-0001';
+SELECT count(*) FROM k_gate k LEFT JOIN usage.cloud_flow_connection_usage u
+  ON u.tenant = k.name AND u.flow_id = 'flow-0004' AND u.flow_id = 'flow-0001';
+DROP TABLE k_gate;

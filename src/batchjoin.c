@@ -188,6 +188,7 @@ batch_join_outer_path(PlannerInfo *root, RelOptInfo *joinrel,
 					  JoinType jointype)
 {
 	Path	   *outer_path;
+	ListCell   *lc;
 
 	if (!enable_batched_join)
 		return NULL;
@@ -204,6 +205,19 @@ batch_join_outer_path(PlannerInfo *root, RelOptInfo *joinrel,
 	/* row locks would need EvalPlanQual rechecks of the join */
 	if (root->rowMarks != NIL)
 		return NULL;
+	/*
+	 * A one-time filter on the foreign table (a contradiction such as
+	 * "flow_id = 'a' AND flow_id = 'b'", a clause on a parameter only) puts
+	 * a gating Result above its scan, which the join would not drive: the
+	 * plain plans serve such a join.
+	 */
+	if (IS_DUMMY_REL(innerrel) || IS_DUMMY_REL(outerrel))
+		return NULL;
+	foreach(lc, innerrel->baserestrictinfo)
+	{
+		if (lfirst_node(RestrictInfo, lc)->pseudoconstant)
+			return NULL;
+	}
 	outer_path = outerrel->cheapest_total_path;
 	if (outer_path == NULL || !bms_is_empty(PATH_REQ_OUTER(outer_path)))
 		return NULL;
