@@ -6,7 +6,7 @@
  * An echo column shows the value its request carried; when no request of
  * the scan carries the parameter, it reads NULL, and nothing is known of
  * the rows' real value.  The planner refuses a query whose clauses at the
- * scan test such a column (usage_fdw.c).  But a test may also be evaluated
+ * scan test such a column (plan.c).  But a test may also be evaluated
  * above the scan, where the scan's planning cannot see it: above a
  * materialized CTE, an OFFSET 0 or a window subquery, in an aggregate's
  * FILTER, in a join clause over a fenced subquery, in a SubPlan's
