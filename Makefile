@@ -40,7 +40,9 @@ OBJS = \
 	src/ddl.o \
 	src/echo_check.o \
 	src/batchjoin.o \
-	src/batchexec.o
+	src/batchexec.o \
+	src/declare.o \
+	src/jwt.o
 
 EXTENSION = usage_fdw
 DATA = usage_fdw--1.0.sql
@@ -51,7 +53,9 @@ REGRESS = setup options endpoints types paging pushdown explain import join auth
 
 CURL_CONFIG ?= curl-config
 PG_CPPFLAGS = -I$(srcdir)/src $(shell $(CURL_CONFIG) --cflags 2>/dev/null)
-SHLIB_LINK = $(shell $(CURL_CONFIG) --libs 2>/dev/null || echo -lcurl)
+# libcrypto signs the JWT client assertion of certificate login (jwt.c);
+# libcurl and PostgreSQL link it already
+SHLIB_LINK = $(shell $(CURL_CONFIG) --libs 2>/dev/null || echo -lcurl) -lcrypto
 # -Wextra, minus unused parameters: PostgreSQL's own inline functions
 # (ilist.h, bufpage.h, fmgr.h) and every callback signature trip it
 PG_CFLAGS = -Wextra -Wno-unused-parameter

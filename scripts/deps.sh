@@ -79,6 +79,7 @@ if ((PG_DEBIAN)); then
 fi
 PACKAGES+=(
 	libcurl4-openssl-dev
+	libssl-dev
 	gcc
 	make
 	python3

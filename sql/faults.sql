@@ -96,7 +96,12 @@ SELECT count(*) FROM usage.cloud_flow_connection_usage
 SELECT count(*) FROM flows3;
 \! python3 test/mockctl.py fault next-link cloudflows 'https://127.0.0.1/smp/powerplatform/connectionusage/cloudflows?top=3'
 SELECT count(*) FROM flows3;
+-- a relative nextLink is resolved against the page's URL (same origin):
+-- followed, and the 404 it leads to fails the statement
 \! python3 test/mockctl.py fault next-link cloudflows 'not a url'
+SELECT count(*) FROM flows3;
+-- a scheme-relative one names another host: refused
+\! python3 test/mockctl.py fault next-link cloudflows '//evil.example/smp/powerplatform/connectionusage/cloudflows?top=3'
 SELECT count(*) FROM flows3;
 \echo SQLSTATE :LAST_ERROR_SQLSTATE
 -- a nextLink pointing at the page just read would never end

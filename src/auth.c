@@ -4,8 +4,10 @@
  *		  Bearer tokens for usage_fdw's requests.
  *
  * A user mapping holds either an access_token, sent as is, or a client_id
- * and client_secret for the OAuth2 client-credentials grant against the
- * server's token_url.  Tokens obtained that way are cached per backend and
+ * with a client_secret, or with a certificate and its key, for the OAuth2
+ * client-credentials grant against the server's token_url (the certificate
+ * signs a JWT client assertion: jwt.c).  Tokens obtained that way are
+ * cached per backend and
  * per user mapping until shortly before they expire.  A request gets its
  * tokens from a bearer source (usage_auth_bearer): after a 401 from the
  * API, http.c asks the source to refresh, which discards the cached token
@@ -33,7 +35,8 @@ typedef struct CachedToken
 	char	   *token_url;
 	char	   *client_id;
 	char	   *scope;
-	uint32		secret_hash;	/* the secret itself is not kept here */
+	uint32		secret_hash;	/* of the secret or the key, which are not
+								 * kept here */
 	char	   *access_token;
 	TimestampTz refresh_at;		/* fetch a new one from this time on */
 	struct CachedToken *next;
@@ -59,15 +62,33 @@ typedef struct AuthSource
 #define DEFAULT_EXPIRES_IN	3600
 #define MAX_EXPIRES_IN		86400
 
-/* FNV-1a of the secret: only to notice that the secret changed */
+/*
+ * FNV-1a of the secret, or of the certificate and key: only to notice that
+ * the credentials changed.
+ */
 static uint32
-hash_secret(const char *s)
+hash_secret(UsageOptions *opts)
 {
 	uint32		h = 2166136261u;
+	const char *parts[] = {opts->client_secret, opts->client_certificate,
+	opts->client_key};
 
-	for (const unsigned char *p = (const unsigned char *) s; *p; p++)
-		h = (h ^ *p) * 16777619u;
+	for (int i = 0; i < (int) lengthof(parts); i++)
+	{
+		for (const unsigned char *p = (const unsigned char *) parts[i]; p && *p; p++)
+			h = (h ^ *p) * 16777619u;
+		h = (h ^ 0xFF) * 16777619u;
+	}
 	return h;
+}
+
+/* Can opts get tokens from the token endpoint? */
+static bool
+has_client_credentials(UsageOptions *opts)
+{
+	return opts->client_id != NULL &&
+		(opts->client_secret != NULL ||
+		 (opts->client_certificate != NULL && opts->client_key != NULL));
 }
 
 /* Are two strings, either of which may be NULL, the same? */
@@ -83,7 +104,7 @@ same_str(const char *a, const char *b)
 static CachedToken *
 find_entry(UsageOptions *opts)
 {
-	uint32		h = hash_secret(opts->client_secret);
+	uint32		h = hash_secret(opts);
 
 	for (CachedToken *t = token_cache; t; t = t->next)
 	{
@@ -184,7 +205,9 @@ report_token_refusal(UsageOptions *opts, UsageTransfer *xfer, const char *ctx)
 			 errmsg("token endpoint refused the client credentials of server \"%s\" with HTTP %ld",
 					opts->server_name, usage_http_status(xfer)),
 			 errdetail("%s", detail),
-			 errhint("Check client_id and client_secret in the user mapping, and the server options token_url and scope."),
+			 opts->client_secret ?
+			 errhint("Check client_id and client_secret in the user mapping, and the server options token_url and scope.") :
+			 errhint("Check client_id, and that client_certificate is the one registered with the application; check the server options token_url and scope."),
 			 errcontext("%s", ctx)));
 }
 
@@ -206,8 +229,25 @@ fetch_token(UsageOptions *opts, UsageHttpStats *stats, int64 *expires_in)
 
 	initStringInfo(&form);
 	append_form_field(&form, "grant_type", "client_credentials");
-	append_form_field(&form, "client_id", opts->client_id);
-	append_form_field(&form, "client_secret", opts->client_secret);
+	if (opts->client_secret)
+	{
+		append_form_field(&form, "client_id", opts->client_id);
+		append_form_field(&form, "client_secret", opts->client_secret);
+	}
+	else
+	{
+		char	   *assertion = usage_client_assertion(opts->client_certificate,
+													   opts->client_key,
+													   opts->client_key_passphrase,
+													   opts->client_id,
+													   opts->token_url);
+
+		usage_http_note_secret(assertion);
+		append_form_field(&form, "client_assertion_type",
+						  "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+		append_form_field(&form, "client_assertion", assertion);
+		explicit_bzero(assertion, strlen(assertion));
+	}
 	if (opts->scope)
 		append_form_field(&form, "scope", opts->scope);
 
@@ -219,8 +259,9 @@ fetch_token(UsageOptions *opts, UsageHttpStats *stats, int64 *expires_in)
 
 	/* one left over by an error caught in a subtransaction */
 	usage_http_release(&token_xfer);
-	elog(DEBUG1, "usage_fdw: POST %s (client credentials of client_id \"%s\"; secret not shown)",
-		 opts->token_url, opts->client_id);
+	elog(DEBUG1, "usage_fdw: POST %s (client credentials of client_id \"%s\", with a %s not shown)",
+		 opts->token_url, opts->client_id,
+		 opts->client_secret ? "secret" : "signed client assertion");
 	usage_http_start(&req, stats, &token_xfer);
 	explicit_bzero(form.data, form.len);
 	usage_http_wait(token_xfer);
@@ -257,7 +298,7 @@ auth_token(UsageOptions *opts, UsageHttpStats *stats)
 
 	if (opts->access_token)
 		return opts->access_token;
-	if (opts->client_id == NULL || opts->client_secret == NULL)
+	if (!has_client_credentials(opts))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("user mapping for server \"%s\" has no credentials",
@@ -276,7 +317,7 @@ auth_token(UsageOptions *opts, UsageHttpStats *stats)
 		t->token_url = MemoryContextStrdup(TopMemoryContext, opts->token_url);
 		t->client_id = MemoryContextStrdup(TopMemoryContext, opts->client_id);
 		t->scope = opts->scope ? MemoryContextStrdup(TopMemoryContext, opts->scope) : NULL;
-		t->secret_hash = hash_secret(opts->client_secret);
+		t->secret_hash = hash_secret(opts);
 		t->next = token_cache;
 		token_cache = t;
 	}

@@ -21,29 +21,36 @@
 
 #include "usage_fdw.h"
 
+/*
+ * The fields of the parameters below, by name: every entry says what it
+ * means, and an entry that leaves a field out takes its zero (no key, no
+ * option, a string in the query, not required, not an echo).
+ */
+#define GUID_PARAM(k, name, opt, where) \
+	{.key = (k), .api_name = (name), .option = (opt), .place = (where), \
+	 .kind = USAGE_KIND_STRING, .required = true, .echo = (k) != NULL, \
+	 .narrows = 1.0, .guid = true}
+
 /* ---------------------------------------------------------------
  * AvePoint Graph API: connection usage of Power Automate cloud flows
  * ---------------------------------------------------------------
  */
 static const UsageParamDef cloudflow_params[] = {
-	/*
-	 * key, api_name, api_name_end, option, place, kind, required, echo,
-	 * absent_echo, narrows, not_after, guid
-	 */
-	{"flowId", "flowId", NULL, NULL,
-	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, false, NULL, 0.0002, NULL, false},
-	{"tenant", "tenant", NULL, "tenant",
-	USAGE_PLACE_QUERY, USAGE_KIND_STRING, false, true, NULL, 0.5, NULL, false},
+	{.key = "flowId", .api_name = "flowId", .place = USAGE_PLACE_QUERY,
+	.kind = USAGE_KIND_STRING, .narrows = 0.0002},
+	{.key = "tenant", .api_name = "tenant", .option = "tenant",
+		.place = USAGE_PLACE_QUERY, .kind = USAGE_KIND_STRING, .echo = true,
+	.narrows = 0.5},
 };
 
 static const UsageColumnDef cloudflow_columns[] = {
-	{"flow_id", "pg_catalog.text",
+	{"flow_id", "pg_catalog.text", NULL,
 	"Response flowId: the cloud flow. Request parameter flowId: WHERE flow_id = ... or IN (...) asks for those flows only."},
-	{"environment_id", "pg_catalog.text",
+	{"environment_id", "pg_catalog.text", NULL,
 	"Response environmentId: the environment the flow belongs to."},
-	{"connection_id", "pg_catalog.text",
+	{"connection_id", "pg_catalog.text", NULL,
 	"Response connectionId: the connection the flow uses."},
-	{"tenant", "pg_catalog.text",
+	{"tenant", "pg_catalog.text", NULL,
 	"Request parameter tenant (echo): the tenant the request was filtered on, NULL when not filtered."},
 };
 
@@ -51,101 +58,205 @@ static const UsageColumnDef cloudflow_columns[] = {
  * UiPath lease usage API
  * ---------------------------------------------------------------
  */
+
+/* startDate, endDate and consumableCode: every endpoint of the family */
+#define UIPATH_PERIOD_PARAMS \
+	{.key = "startDate", .api_name = "startDate", .place = USAGE_PLACE_BODY, \
+	 .kind = USAGE_KIND_TIME, .format = USAGE_TIME_EPOCH_MS, .required = true, \
+	 .echo = true, .narrows = 1.0, .not_after = "endDate"}, \
+	{.key = "endDate", .api_name = "endDate", .place = USAGE_PLACE_BODY, \
+	 .kind = USAGE_KIND_TIME, .format = USAGE_TIME_EPOCH_MS, .required = true, \
+	 .echo = true, .narrows = 1.0}
+
+#define UIPATH_CODE_PARAM \
+	{.key = "consumableCode", .api_name = "consumableCode", \
+	 .option = "consumable_code", .place = USAGE_PLACE_BODY, \
+	 .kind = USAGE_KIND_STRING, .required = true, .echo = true, .narrows = 1.0}
+
+#define UIPATH_OWNERSHIP_PARAM \
+	{.key = "aggregateByOwnership", .api_name = "aggregateByOwnership", \
+	 .option = "aggregate_by_ownership", .place = USAGE_PLACE_BODY, \
+	 .kind = USAGE_KIND_BOOLEAN, .echo = true, .absent_echo = "false", \
+	 .narrows = 1.0}
+
+#define UIPATH_ORG_PARAM \
+	GUID_PARAM(NULL, "organizationId", "organization_id", USAGE_PLACE_PATH)
+
 static const UsageParamDef by_folder_params[] = {
-	{NULL, "organizationId", NULL, "organization_id",
-	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL, 1.0, NULL, true},
-	{"tenantId", "tenantId", NULL, "tenant_id",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL, true},
-	{"startDate", "startDate", NULL, NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL, 1.0, "endDate", false},
-	{"endDate", "endDate", NULL, NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_EPOCH_MS, true, true, NULL, 1.0, NULL, false},
-	{"consumableCode", "consumableCode", NULL, "consumable_code",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL, false},
-	{"aggregateByOwnership", "aggregateByOwnership", NULL, "aggregate_by_ownership",
-	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false", 1.0, NULL, false},
+	UIPATH_ORG_PARAM,
+	GUID_PARAM("tenantId", "tenantId", "tenant_id", USAGE_PLACE_BODY),
+	UIPATH_PERIOD_PARAMS,
+	UIPATH_CODE_PARAM,
+	UIPATH_OWNERSHIP_PARAM,
 };
 
 static const UsageColumnDef by_folder_columns[] = {
-	{"tenant_id", "pg_catalog.text",
+	{"tenant_id", "pg_catalog.text", NULL,
 	"Request parameter tenantId (echo; required): WHERE tenant_id = ... or IN (...)."},
-	{"start_date", "pg_catalog.timestamptz",
+	{"start_date", "pg_catalog.timestamptz", NULL,
 	"Request parameter startDate (echo; required), sent as unix milliseconds: WHERE start_date = ..."},
-	{"end_date", "pg_catalog.timestamptz",
+	{"end_date", "pg_catalog.timestamptz", NULL,
 	"Request parameter endDate (echo; required), sent as unix milliseconds: WHERE end_date = ..."},
-	{"consumable_code", "pg_catalog.text",
+	{"consumable_code", "pg_catalog.text", NULL,
 	"Request parameter consumableCode (echo; required): WHERE consumable_code = ... or IN (...)."},
-	{"aggregate_by_ownership", "pg_catalog.bool",
+	{"aggregate_by_ownership", "pg_catalog.bool", NULL,
 	"Request parameter aggregateByOwnership (echo; false when not sent)."},
-	{"folder_key", "pg_catalog.text", "Response folderKey: the folder."},
-	{"folder_name", "pg_catalog.text", "Response folderName."},
-	{"parent_folder_key", "pg_catalog.text", "Response parentFolderKey, NULL for a root folder."},
-	{"consumed_by_self", "pg_catalog.numeric", "Response consumedBySelf: units consumed in the folder."},
-	{"process_count_self", "pg_catalog.int8", "Response processCountSelf: processes run in the folder."},
+	{"folder_key", "pg_catalog.text", NULL, "Response folderKey: the folder."},
+	{"folder_name", "pg_catalog.text", NULL, "Response folderName."},
+	{"parent_folder_key", "pg_catalog.text", NULL, "Response parentFolderKey, NULL for a root folder."},
+	{"consumed_by_self", "pg_catalog.numeric", NULL, "Response consumedBySelf: units consumed in the folder."},
+	{"process_count_self", "pg_catalog.int8", NULL, "Response processCountSelf: processes run in the folder."},
 };
 
 static const UsageParamDef daily_params[] = {
-	{NULL, "organizationId", NULL, "organization_id",
-	USAGE_PLACE_PATH, USAGE_KIND_STRING, true, false, NULL, 1.0, NULL, true},
-	{"tenantId", "tenantId", NULL, "tenant_id",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL, true},
-	{"date", "startDate", "endDate", NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_DATE_RANGE, true, false, NULL, 1.0, NULL, false},
-	{"consumableCode", "consumableCode", NULL, "consumable_code",
-	USAGE_PLACE_BODY, USAGE_KIND_STRING, true, true, NULL, 1.0, NULL, false},
-	{"aggregateByOwnership", "aggregateByOwnership", NULL, "aggregate_by_ownership",
-	USAGE_PLACE_BODY, USAGE_KIND_BOOLEAN, false, true, "false", 1.0, NULL, false},
-	{"folderKey", "folderKeys", NULL, NULL,
-	USAGE_PLACE_BODY, USAGE_KIND_STRING_LIST, false, true, NULL, 0.2, NULL, false},
+	UIPATH_ORG_PARAM,
+	GUID_PARAM("tenantId", "tenantId", "tenant_id", USAGE_PLACE_BODY),
+	{.key = "date", .api_name = "startDate", .api_name_end = "endDate",
+		.place = USAGE_PLACE_BODY, .kind = USAGE_KIND_TIME_RANGE,
+		.format = USAGE_TIME_EPOCH_MS, .whole_days = true, .required = true,
+	.narrows = 1.0},
+	UIPATH_CODE_PARAM,
+	UIPATH_OWNERSHIP_PARAM,
+	{.key = "folderKey", .api_name = "folderKeys", .place = USAGE_PLACE_BODY,
+		.kind = USAGE_KIND_STRING_LIST, .echo = true, .narrows = 0.2},
 };
 
 static const UsageColumnDef daily_columns[] = {
-	{"tenant_id", "pg_catalog.text",
+	{"tenant_id", "pg_catalog.text", NULL,
 	"Request parameter tenantId (echo; required): WHERE tenant_id = ... or IN (...)."},
-	{"consumable_code", "pg_catalog.text",
+	{"consumable_code", "pg_catalog.text", NULL,
 	"Request parameter consumableCode (echo; required): WHERE consumable_code = ... or IN (...)."},
-	{"aggregate_by_ownership", "pg_catalog.bool",
+	{"aggregate_by_ownership", "pg_catalog.bool", NULL,
 	"Request parameter aggregateByOwnership (echo; false when not sent)."},
-	{"folder_key", "pg_catalog.text",
+	{"folder_key", "pg_catalog.text", NULL,
 	"Request parameter folderKeys = [folder_key] (echo; NULL when not filtered): WHERE folder_key = ..."},
-	{"date", "pg_catalog.date",
+	{"date", "pg_catalog.date", NULL,
 	"Response date (UTC day). Its range in WHERE becomes startDate/endDate; a lower bound is required."},
-	{"service", "pg_catalog.text", "Response service."},
-	{"consumed_amount", "pg_catalog.numeric", "Response consumedAmount."},
+	{"service", "pg_catalog.text", NULL, "Response service."},
+	{"consumed_amount", "pg_catalog.numeric", NULL, "Response consumedAmount."},
+};
+
+/*
+ * The consumption summaries.  Their body takes startDate, endDate and
+ * consumableCode only; the per-tenant one has the tenant in its path.  The
+ * response is not published, so a row is the whole response object.
+ */
+static const UsageParamDef summary_params[] = {
+	UIPATH_ORG_PARAM,
+	UIPATH_PERIOD_PARAMS,
+	UIPATH_CODE_PARAM,
+};
+
+static const UsageParamDef tenant_summary_params[] = {
+	UIPATH_ORG_PARAM,
+	GUID_PARAM("tenantId", "tenantId", "tenant_id", USAGE_PLACE_PATH),
+	UIPATH_PERIOD_PARAMS,
+	UIPATH_CODE_PARAM,
+};
+
+#define SUMMARY_PERIOD_COLUMNS \
+	{"start_date", "pg_catalog.timestamptz", NULL, \
+	 "Request parameter startDate (echo; required), sent as unix milliseconds: WHERE start_date = ..."}, \
+	{"end_date", "pg_catalog.timestamptz", NULL, \
+	 "Request parameter endDate (echo; required), sent as unix milliseconds: WHERE end_date = ..."}, \
+	{"consumable_code", "pg_catalog.text", NULL, \
+	 "Request parameter consumableCode (echo; required): WHERE consumable_code = ... or IN (...)."}, \
+	{"summary", "pg_catalog.jsonb", "json_key '*'", \
+	 "The whole response object. UiPath does not publish its shape: read its fields with jsonb operators."}
+
+static const UsageColumnDef summary_columns[] = {
+	SUMMARY_PERIOD_COLUMNS,
+};
+
+static const UsageColumnDef tenant_summary_columns[] = {
+	{"tenant_id", "pg_catalog.text", NULL,
+	"Request path parameter tenantId (echo; required): WHERE tenant_id = ... or IN (...), one request per tenant."},
+	SUMMARY_PERIOD_COLUMNS,
 };
 
 #define lengthof_array(a) ((int) (sizeof(a) / sizeof((a)[0])))
 
+#define UIPATH_USAGE_PATH "/lease_/api/usage/{organizationId}/tenants"
+#define UIPATH_PERIOD_WHERE \
+	"consumable_code = '...' AND start_date = '2024-01-01 00:00+00' AND end_date = '2024-02-01 00:00+00'"
+
 static const UsageEndpoint endpoints[] = {
 	{
-		"cloud_flow_connection_usage", USAGE_PROVIDER_AVEPOINT, "GET",
-		"/smp/powerplatform/connectionusage/cloudflows",
-		"connectionUsageCloudFlows", USAGE_PAGING_NEXTLINK, "top",
-		cloudflow_params, lengthof_array(cloudflow_params),
-		cloudflow_columns, lengthof_array(cloudflow_columns),
-		25000.0,
-		"AvePoint: connection usage of Power Automate cloud flows (GET /smp/powerplatform/connectionusage/cloudflows).",
-		"flow_id = '...'"
+		.name = "cloud_flow_connection_usage",
+		.provider = USAGE_PROVIDER_AVEPOINT,
+		.method = "GET",
+		.path = "/smp/powerplatform/connectionusage/cloudflows",
+		.rows = "/connectionUsageCloudFlows",
+		.paging = USAGE_PAGING_NEXTLINK,
+		.next_link = "/nextLink",
+		.page_size_param = "top",
+		.params = cloudflow_params,
+		.nparams = lengthof_array(cloudflow_params),
+		.columns = cloudflow_columns,
+		.ncolumns = lengthof_array(cloudflow_columns),
+		.rows_per_request = 25000.0,
+		.comment = "AvePoint: connection usage of Power Automate cloud flows (GET /smp/powerplatform/connectionusage/cloudflows).",
+		.example_where = "flow_id = '...'"
 	},
 	{
-		"consumption_by_folder", USAGE_PROVIDER_UIPATH, "POST",
-		"/lease_/api/usage/{organizationId}/tenants/consumption-by-folder",
-		"items", USAGE_PAGING_NONE, NULL,
-		by_folder_params, lengthof_array(by_folder_params),
-		by_folder_columns, lengthof_array(by_folder_columns),
-		50.0,
-		"UiPath: consumption by folder for one tenant, date range and consumable (POST .../tenants/consumption-by-folder).",
-		"tenant_id = '...' AND consumable_code = '...' AND start_date = '2024-01-01 00:00+00' AND end_date = '2024-02-01 00:00+00'"
+		.name = "consumption_by_folder",
+		.provider = USAGE_PROVIDER_UIPATH,
+		.method = "POST",
+		.path = UIPATH_USAGE_PATH "/consumption-by-folder",
+		.rows = "/items",
+		.paging = USAGE_PAGING_NONE,
+		.params = by_folder_params,
+		.nparams = lengthof_array(by_folder_params),
+		.columns = by_folder_columns,
+		.ncolumns = lengthof_array(by_folder_columns),
+		.rows_per_request = 50.0,
+		.comment = "UiPath: consumption by folder for one tenant, date range and consumable (POST .../tenants/consumption-by-folder).",
+		.example_where = "tenant_id = '...' AND " UIPATH_PERIOD_WHERE
 	},
 	{
-		"daily_consumption_by_service", USAGE_PROVIDER_UIPATH, "POST",
-		"/lease_/api/usage/{organizationId}/tenants/daily-consumption-by-service",
-		"items", USAGE_PAGING_NONE, NULL,
-		daily_params, lengthof_array(daily_params),
-		daily_columns, lengthof_array(daily_columns),
-		300.0,
-		"UiPath: daily consumption by service for one tenant and consumable (POST .../tenants/daily-consumption-by-service).",
-		"tenant_id = '...' AND consumable_code = '...' AND date >= current_date - 30"
+		.name = "daily_consumption_by_service",
+		.provider = USAGE_PROVIDER_UIPATH,
+		.method = "POST",
+		.path = UIPATH_USAGE_PATH "/daily-consumption-by-service",
+		.rows = "/items",
+		.paging = USAGE_PAGING_NONE,
+		.params = daily_params,
+		.nparams = lengthof_array(daily_params),
+		.columns = daily_columns,
+		.ncolumns = lengthof_array(daily_columns),
+		.rows_per_request = 300.0,
+		.comment = "UiPath: daily consumption by service for one tenant and consumable (POST .../tenants/daily-consumption-by-service).",
+		.example_where = "tenant_id = '...' AND consumable_code = '...' AND date >= current_date - 30"
+	},
+	{
+		.name = "consumption_summary",
+		.provider = USAGE_PROVIDER_UIPATH,
+		.method = "POST",
+		.path = UIPATH_USAGE_PATH "/consumption-summary",
+		.rows = "",
+		.paging = USAGE_PAGING_NONE,
+		.params = summary_params,
+		.nparams = lengthof_array(summary_params),
+		.columns = summary_columns,
+		.ncolumns = lengthof_array(summary_columns),
+		.rows_per_request = 1.0,
+		.comment = "UiPath: consumption summary of the organization, all tenants, for one date range and consumable (POST .../tenants/consumption-summary); the response shape is not published.",
+		.example_where = UIPATH_PERIOD_WHERE
+	},
+	{
+		.name = "tenant_consumption_summary",
+		.provider = USAGE_PROVIDER_UIPATH,
+		.method = "POST",
+		.path = UIPATH_USAGE_PATH "/{tenantId}/consumption-summary",
+		.rows = "",
+		.paging = USAGE_PAGING_NONE,
+		.params = tenant_summary_params,
+		.nparams = lengthof_array(tenant_summary_params),
+		.columns = tenant_summary_columns,
+		.ncolumns = lengthof_array(tenant_summary_columns),
+		.rows_per_request = 1.0,
+		.comment = "UiPath: consumption summary of one tenant for one date range and consumable (POST .../tenants/{tenantId}/consumption-summary); the response shape is not published.",
+		.example_where = "tenant_id = '...' AND " UIPATH_PERIOD_WHERE
 	},
 };
 
@@ -351,6 +462,30 @@ usage_endpoint_knows_key(const UsageEndpoint *ep, const char *key)
 			return true;
 	}
 	return false;
+}
+
+/*
+ * The built-in parameter of a provider's endpoints with this name in the
+ * request (such as tenant, tenantId), or NULL: a declared parameter of the
+ * same name takes its binding option and its GUID check.
+ */
+const UsageParamDef *
+usage_provider_param(UsageProvider provider, const char *api_name)
+{
+	for (int i = 0; i < lengthof_array(endpoints); i++)
+	{
+		if (endpoints[i].provider != provider)
+			continue;
+		for (int p = 0; p < endpoints[i].nparams; p++)
+		{
+			const UsageParamDef *def = &endpoints[i].params[p];
+
+			if (def->kind != USAGE_KIND_TIME_RANGE &&
+				strcmp(def->api_name, api_name) == 0)
+				return def;
+		}
+	}
+	return NULL;
 }
 
 /* The JSON keys an endpoint knows, comma-separated, for messages. */

@@ -123,10 +123,15 @@ import_table_command(const UsageEndpoint *ep, ForeignServer *server,
 					 quote_identifier(ep->name));
 	/* the types are schema-qualified: see UsageColumnDef */
 	for (int c = 0; c < ep->ncolumns; c++)
-		appendStringInfo(&buf, "  %s %s%s\n",
-						 quote_identifier(ep->columns[c].name),
-						 ep->columns[c].type,
-						 c + 1 < ep->ncolumns ? "," : "");
+	{
+		const UsageColumnDef *col = &ep->columns[c];
+
+		appendStringInfo(&buf, "  %s %s", quote_identifier(col->name),
+						 col->type);
+		if (col->options)
+			appendStringInfo(&buf, " OPTIONS (%s)", col->options);
+		appendStringInfo(&buf, "%s\n", c + 1 < ep->ncolumns ? "," : "");
+	}
 	appendStringInfo(&buf, ") SERVER %s OPTIONS (endpoint %s",
 					 quote_identifier(server->servername),
 					 quote_literal_cstr(ep->name));
@@ -310,8 +315,14 @@ check_object(Oid classid, Oid objid, const char *tag)
 		ft = GetForeignTable(objid);
 		if (!is_usage_fdw_server(ft->serverid))
 			return;
-		/* checks the endpoint against the server's provider */
+		/*
+		 * checks the endpoint against the server's provider, and builds a
+		 * declared endpoint, with all its checks
+		 */
 		opts = usage_get_options(objid);
+		if (opts->endpoint->declared)
+			return;
+		usage_check_builtin_columns(objid, opts->table_name);
 		if (strcmp(tag, "IMPORT FOREIGN SCHEMA") == 0)
 			comment_imported_table(objid, opts->endpoint);
 		else

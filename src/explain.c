@@ -129,16 +129,17 @@ static char *
 known_value_text(const UsageParamDef *def, Oid coltype, Datum d, Oid typid,
 				 const char *colname)
 {
-	if (def->kind == USAGE_KIND_EPOCH_MS)
+	if (def->kind == USAGE_KIND_TIME)
 	{
 		Oid			to = OidIsValid(coltype) ? coltype : typid;
+		int64		ms;
 
 		d = usage_coerce_point_in_time(d, typid, to);
 		if ((to == DATEOID && DATE_NOT_FINITE(DatumGetDateADT(d))) ||
 			((to == TIMESTAMPOID || to == TIMESTAMPTZOID) &&
 			 TIMESTAMP_NOT_FINITE(DatumGetTimestamp(d))))
 			return NULL;
-		return psprintf(INT64_FORMAT, usage_datum_to_epoch_ms(d, to, colname));
+		return usage_time_value_text(def, d, to, to, colname, &ms);
 	}
 	if (def->kind == USAGE_KIND_BOOLEAN)
 	{
@@ -276,30 +277,35 @@ param_display(ExplainCtx *cx, int p, UsageRenderValue *out)
 }
 
 /*
- * The display of a date range: the bounds that constant conditions give,
- * else placeholders.
+ * The display of a range: the bounds that constant conditions give, else
+ * placeholders.
  */
 static void
-date_range_display(ExplainCtx *cx, int p, UsageRenderValue *out)
+range_display(ExplainCtx *cx, int p, UsageRenderValue *out)
 {
-	int64		start_ms,
-				end_ms;
-	bool		has_end,
-				empty;
+	const UsageParamDef *def = &cx->ep->params[p];
+	char	   *from_text;
+	char	   *to_text;
+	bool		empty;
+	int			nconds;
 
-	if (usage_const_date_range(cx->conds, cx->exprs, p, &start_ms, &end_ms,
-							   &has_end, &empty))
+	(void) only_cond(cx->conds, p, &nconds);
+	if (nconds == 0 && !def->required)
+		return;
+	if (usage_const_range(def, cx->conds, cx->exprs, p, &from_text, &to_text,
+						  &empty))
 	{
 		if (empty)
 			cx->empty_range = true;
-		out->text = psprintf(INT64_FORMAT, start_ms);
-		out->end_text = has_end ? psprintf(INT64_FORMAT, end_ms) : pstrdup("now");
-		out->verbatim = true;
+		out->text = from_text;
+		out->end_text = to_text;
 		return;
 	}
 	add_placeholder(cx, param_colname(cx, p), "lower bound, at execution", out);
 	out->end_text = add_placeholder(cx, param_colname(cx, p),
-									"upper bound (or now), at execution", NULL);
+									def->required ?
+									"upper bound (or now), at execution" :
+									"upper bound, at execution", NULL);
 }
 
 /*
@@ -312,7 +318,7 @@ explain_value(void *arg, int p, UsageRenderValue *out)
 	ExplainCtx *cx = (ExplainCtx *) arg;
 	const UsageParamDef *def = &cx->ep->params[p];
 
-	if (def->place == USAGE_PLACE_PATH)
+	if (def->place == USAGE_PLACE_PATH && def->key == NULL)
 	{
 		out->text = usage_param_default(cx->opts, def);
 		if (out->text == NULL)
@@ -321,8 +327,8 @@ explain_value(void *arg, int p, UsageRenderValue *out)
 			out->verbatim = true;
 		}
 	}
-	else if (def->kind == USAGE_KIND_DATE_RANGE)
-		date_range_display(cx, p, out);
+	else if (def->kind == USAGE_KIND_TIME_RANGE)
+		range_display(cx, p, out);
 	else
 		param_display(cx, p, out);
 }

@@ -517,7 +517,7 @@ parse_page(UsageFetch *f, UsageCall *call)
 
 	old = MemoryContextSwitchTo(f->page_cxt);
 	body = usage_http_body(call->xfer, &len);
-	usage_parse_response(body, len, f->ep->items_key, f->cols, f->natts,
+	usage_parse_response(body, len, f->ep, f->cols, f->natts,
 						 add_row, f, &res);
 	MemoryContextSwitchTo(old);
 	call->npages++;

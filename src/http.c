@@ -333,6 +333,7 @@ usage_http_start(const UsageHttpRequest *req, UsageHttpStats *stats,
 	/* whatever a server reflects of these, no message shows */
 	usage_http_note_secret(req->opts->access_token);
 	usage_http_note_secret(req->opts->client_secret);
+	usage_http_note_secret(req->opts->client_key_passphrase);
 
 	x = calloc(1, sizeof(UsageTransfer));
 	if (x == NULL)

@@ -3,10 +3,10 @@
  * json_tuple.c
  *		  Response bodies to column values, with PostgreSQL's own JSON parser.
  *
- * pg_parse_json() walks the body once; the semantic actions below pick the
- * top-level members that matter (the items array, nextLink, totalCount) and
- * hand each item of the array to the caller as one string per column, as
- * soon as the item's closing brace is seen.  Nested values of a wanted key
+ * pg_parse_json() walks the body once; the semantic actions below follow
+ * the endpoint's JSON pointers to the rows array and to the next page's
+ * link (and pick a top-level totalCount), and hand each row object to the
+ * caller as one string per column, as soon as its closing brace is seen.  Nested values of a wanted key
  * are passed on as their JSON text, and json_key '*' columns get the whole
  * item's text.  No jsonb or other intermediate tree is built.
  *
@@ -20,6 +20,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/memutils.h"
@@ -27,28 +29,37 @@
 #include "usage_fdw.h"
 
 
-/* the member of the top-level object being read */
-typedef enum TopField
+/*
+ * Where a JSON pointer stands while the body is read: its reference tokens,
+ * and per depth whether the value being read at that depth is on the
+ * pointer's path.  The value at depth d is the one lex_level d reports.
+ */
+typedef struct PointerPath
 {
-	TOP_OTHER,
-	TOP_ITEMS,
-	TOP_NEXTLINK,
-	TOP_TOTAL
-} TopField;
+	char	  **tokens;
+	int			ntokens;
+	bool	   *on_path;		/* [0..ntokens]: on_path[0] is the body */
+	int		   *index;			/* [0..ntokens]: element index in an array */
+} PointerPath;
 
 /* semantic state of usage_parse_response */
 typedef struct ItemParseState
 {
 	JsonLexContext *lex;
-	const char *items_key;
+	const char *rows_name;		/* the rows pointer, for messages */
 	UsageColumn *cols;
 	int			natts;
 	usage_item_callback callback;
 	void	   *arg;
 	UsageParseResult *result;
 
-	TopField	top_field;		/* member of the top object being read */
+	PointerPath rows;			/* where the rows are */
+	PointerPath next;			/* where the next page's link is */
+	int			item_level;		/* depth of a row object */
+	bool		whole_body;		/* rows '': the body is the one row */
+	bool		in_rows;		/* inside the rows array (or the row body) */
 	bool		saw_items;
+	bool		in_total;		/* the value of a top-level totalCount */
 	char	  **values;			/* per column, for the current item */
 	bool	   *field_cols;		/* columns the current item field feeds */
 	bool		field_wanted;
@@ -57,6 +68,55 @@ typedef struct ItemParseState
 	bool		want_whole_item;
 } ItemParseState;
 
+static void
+init_path(PointerPath *pp, const char *pointer)
+{
+	pp->tokens = usage_json_pointer_split(pointer, &pp->ntokens);
+	pp->on_path = palloc0(sizeof(bool) * (pp->ntokens + 1));
+	pp->index = palloc0(sizeof(int) * (pp->ntokens + 1));
+	pp->on_path[0] = true;
+}
+
+/* A member named fname of the object at depth level - 1 begins. */
+static inline void
+path_field(PointerPath *pp, int level, const char *fname)
+{
+	if (level <= pp->ntokens)
+		pp->on_path[level] = pp->on_path[level - 1] &&
+			strcmp(pp->tokens[level - 1], fname) == 0;
+}
+
+/* An array at depth level - 1 begins: its elements are counted anew. */
+static inline void
+path_array(PointerPath *pp, int level)
+{
+	if (level <= pp->ntokens)
+		pp->index[level] = -1;
+}
+
+/* An element of the array at depth level - 1 begins. */
+static void
+path_element(PointerPath *pp, int level)
+{
+	char		digits[16];
+
+	if (level > pp->ntokens || !pp->on_path[level - 1])
+	{
+		if (level <= pp->ntokens)
+			pp->on_path[level] = false;
+		return;
+	}
+	snprintf(digits, sizeof(digits), "%d", ++pp->index[level]);
+	pp->on_path[level] = strcmp(pp->tokens[level - 1], digits) == 0;
+}
+
+/* Is the value now starting at depth level the one the pointer names? */
+static inline bool
+path_at(PointerPath *pp, int level)
+{
+	return level == pp->ntokens && pp->on_path[level];
+}
+
 /* A body that is not the documented shape. */
 USAGE_NORETURN static void
 shape_error(ItemParseState *st, const char *what)
@@ -64,8 +124,10 @@ shape_error(ItemParseState *st, const char *what)
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
 			 errmsg("unexpected response shape: %s", what),
+			 st->whole_body ?
+			 errdetail("Expected a JSON object.") :
 			 errdetail("Expected a JSON object with an array \"%s\" of objects.",
-					   st->items_key)));
+					   st->rows_name)));
 }
 
 /*
@@ -78,12 +140,22 @@ next_link_error(const char *what)
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
 			 errmsg("unexpected response shape: \"nextLink\" is %s, not a string", what),
-			 errdetail("A nextLink must be an absolute URL, or empty, null or absent on the last page.")));
+			 errdetail("A nextLink must be a URL, or empty, null or absent on the last page.")));
+}
+
+/* A row object begins: its values are cleared. */
+static void
+begin_item(ItemParseState *st)
+{
+	st->item_start = st->lex->token_start;
+	for (int i = 0; i < st->natts; i++)
+		st->values[i] = NULL;
 }
 
 /*
- * Object start: at level 1 the value of a top-level member, at level 2 an
- * item, at level 3 a nested value of an item's field.
+ * Object start: the row body, the rows value (an error unless it is the
+ * row body), a row, a nested value of a row's field, or the next link (an
+ * error).
  */
 static USAGE_JSON_ACTION
 item_object_start(void *state)
@@ -91,18 +163,18 @@ item_object_start(void *state)
 	ItemParseState *st = (ItemParseState *) state;
 	int			level = st->lex->lex_level;
 
-	if (level == 1 && st->top_field == TOP_NEXTLINK)
+	if (path_at(&st->next, level))
 		next_link_error("an object");
-	if (level == 1 && st->top_field == TOP_ITEMS)
-		shape_error(st, psprintf("\"%s\" is an object, not an array", st->items_key));
-	if (level == 2 && st->top_field == TOP_ITEMS)
+	if (st->whole_body && level == 0)
 	{
-		/* a new item */
-		st->item_start = st->lex->token_start;
-		for (int i = 0; i < st->natts; i++)
-			st->values[i] = NULL;
+		st->in_rows = st->saw_items = true;
+		begin_item(st);
 	}
-	else if (level == 3 && st->top_field == TOP_ITEMS && st->field_wanted)
+	else if (path_at(&st->rows, level))
+		shape_error(st, psprintf("\"%s\" is an object, not an array", st->rows_name));
+	else if (st->in_rows && level == st->item_level)
+		begin_item(st);
+	else if (st->in_rows && level == st->item_level + 1 && st->field_wanted)
 		st->nested_start = st->lex->token_start;
 	USAGE_JSON_ACTION_DONE;
 }
@@ -120,14 +192,14 @@ finish_nested(ItemParseState *st)
 	st->nested_start = NULL;
 }
 
-/* Object end: an item is complete (level 2), or a nested value (3). */
+/* Object end: a row is complete, or a nested value. */
 static USAGE_JSON_ACTION
 item_object_end(void *state)
 {
 	ItemParseState *st = (ItemParseState *) state;
 	int			level = st->lex->lex_level;
 
-	if (level == 2 && st->top_field == TOP_ITEMS)
+	if (st->in_rows && level == st->item_level)
 	{
 		if (st->want_whole_item)
 		{
@@ -140,47 +212,72 @@ item_object_end(void *state)
 		}
 		st->callback(st->arg, st->values);
 		st->result->nitems++;
+		if (st->whole_body)
+			st->in_rows = false;
 	}
-	else if (level == 3 && st->top_field == TOP_ITEMS && st->nested_start)
+	else if (st->in_rows && level == st->item_level + 1 && st->nested_start)
 		finish_nested(st);
 	USAGE_JSON_ACTION_DONE;
 }
 
-/* Array start: the items array, or a nested value of an item's field. */
+/* Array start: the rows array, or a nested value of a row's field. */
 static USAGE_JSON_ACTION
 item_array_start(void *state)
 {
 	ItemParseState *st = (ItemParseState *) state;
 	int			level = st->lex->lex_level;
 
-	if (level == 0)
+	/* a body that is an array, unless the rows pointer goes through it */
+	if (level == 0 && (st->whole_body ||
+					   !isdigit((unsigned char) st->rows.tokens[0][0])))
 		shape_error(st, "the body is a JSON array, not an object");
-	if (level == 1 && st->top_field == TOP_NEXTLINK)
+	if (path_at(&st->next, level))
 		next_link_error("an array");
-	if (level == 1 && st->top_field == TOP_ITEMS)
-		st->saw_items = true;
-	else if (level == 2 && st->top_field == TOP_ITEMS)
+	path_array(&st->rows, level + 1);
+	path_array(&st->next, level + 1);
+	if (path_at(&st->rows, level))
+	{
+		st->in_rows = st->saw_items = true;
+		st->item_level = level + 1;
+	}
+	else if (st->in_rows && level == st->item_level)
 		shape_error(st, psprintf("item %lld of \"%s\" is an array, not an object",
-								 (long long) st->result->nitems + 1, st->items_key));
-	else if (level == 3 && st->top_field == TOP_ITEMS && st->field_wanted)
+								 (long long) st->result->nitems + 1, st->rows_name));
+	else if (st->in_rows && level == st->item_level + 1 && st->field_wanted)
 		st->nested_start = st->lex->token_start;
 	USAGE_JSON_ACTION_DONE;
 }
 
-/* Array end: a nested value of an item's field may be complete. */
+/* Array end: the rows array, or a nested value of a row's field. */
 static USAGE_JSON_ACTION
 item_array_end(void *state)
 {
 	ItemParseState *st = (ItemParseState *) state;
+	int			level = st->lex->lex_level;
 
-	if (st->lex->lex_level == 3 && st->top_field == TOP_ITEMS && st->nested_start)
+	if (st->in_rows && level == st->item_level - 1 && !st->whole_body)
+		st->in_rows = false;
+	else if (st->in_rows && level == st->item_level + 1 && st->nested_start)
 		finish_nested(st);
 	USAGE_JSON_ACTION_DONE;
 }
 
+/* Array element start: the pointers may go through an array. */
+static USAGE_JSON_ACTION
+item_element_start(void *state, bool isnull)
+{
+	ItemParseState *st = (ItemParseState *) state;
+	int			level = st->lex->lex_level;
+
+	if (level <= st->rows.ntokens)
+		path_element(&st->rows, level);
+	if (level <= st->next.ntokens)
+		path_element(&st->next, level);
+	USAGE_JSON_ACTION_DONE;
+}
+
 /*
- * Field start: which top-level member is being read (level 1), or which
- * columns an item's field feeds (level 3).
+ * Field start: the pointers' paths, and which columns a row's field feeds.
  */
 static USAGE_JSON_ACTION
 item_field_start(void *state, char *fname, bool isnull)
@@ -188,18 +285,7 @@ item_field_start(void *state, char *fname, bool isnull)
 	ItemParseState *st = (ItemParseState *) state;
 	int			level = st->lex->lex_level;
 
-	if (level == 1)
-	{
-		if (strcmp(fname, st->items_key) == 0)
-			st->top_field = TOP_ITEMS;
-		else if (strcmp(fname, "nextLink") == 0)
-			st->top_field = TOP_NEXTLINK;
-		else if (strcmp(fname, "totalCount") == 0)
-			st->top_field = TOP_TOTAL;
-		else
-			st->top_field = TOP_OTHER;
-	}
-	else if (level == 3 && st->top_field == TOP_ITEMS)
+	if (st->in_rows && level == st->item_level + 1)
 	{
 		st->field_wanted = false;
 		st->nested_start = NULL;
@@ -215,59 +301,46 @@ item_field_start(void *state, char *fname, bool isnull)
 				st->field_wanted = true;
 		}
 	}
+	path_field(&st->rows, level, fname);
+	path_field(&st->next, level, fname);
+	if (level == 1)
+		st->in_total = strcmp(fname, "totalCount") == 0;
 	pfree(fname);
 	USAGE_JSON_ACTION_DONE;
 }
 
-/*
- * A scalar value of a top-level member: the items array may be null,
- * nextLink must be a string or null, totalCount is kept when an integer.
- * Takes over token.
- */
+/* The next page's link: a non-empty string; null, "" or absent end paging. */
 static void
-top_scalar(ItemParseState *st, char *token, JsonTokenType tokentype)
+next_link_scalar(ItemParseState *st, char *token, JsonTokenType tokentype)
 {
-	switch (st->top_field)
-	{
-		case TOP_ITEMS:
-			if (tokentype != JSON_TOKEN_NULL)
-				shape_error(st, psprintf("\"%s\" is not an array", st->items_key));
-			st->saw_items = true;	/* null: no items */
-			break;
-		case TOP_NEXTLINK:
-			if (tokentype == JSON_TOKEN_STRING && token[0] != '\0')
-			{
-				st->result->next_link = token;
-				return;
-			}
-			else if (tokentype == JSON_TOKEN_NUMBER)
-				next_link_error("a number");
-			else if (tokentype == JSON_TOKEN_TRUE || tokentype == JSON_TOKEN_FALSE)
-				next_link_error("a boolean");
-			break;
-		case TOP_TOTAL:
-			if (tokentype == JSON_TOKEN_NUMBER)
-			{
-				char	   *end;
-				long long	v = strtoll(token, &end, 10);
+	if (tokentype == JSON_TOKEN_STRING && token[0] != '\0')
+		st->result->next_link = pstrdup(token);
+	else if (tokentype == JSON_TOKEN_NUMBER)
+		next_link_error("a number");
+	else if (tokentype == JSON_TOKEN_TRUE || tokentype == JSON_TOKEN_FALSE)
+		next_link_error("a boolean");
+}
 
-				if (*end == '\0')
-				{
-					st->result->has_total = true;
-					st->result->total_count = v;
-				}
-			}
-			break;
-		default:
-			break;
+/* A top-level totalCount, kept when an integer. */
+static void
+total_scalar(ItemParseState *st, char *token, JsonTokenType tokentype)
+{
+	char	   *end;
+	long long	v;
+
+	if (tokentype != JSON_TOKEN_NUMBER)
+		return;
+	v = strtoll(token, &end, 10);
+	if (*end == '\0')
+	{
+		st->result->has_total = true;
+		st->result->total_count = v;
 	}
-	if (token)
-		pfree(token);
 }
 
 /*
- * A scalar: the body itself (an error), a top-level member's value, an item
- * (an error), or the value of an item's field.
+ * A scalar: the body itself (an error), the rows value (null: no rows),
+ * a row (an error), the value of a row's field, the next link, totalCount.
  */
 static USAGE_JSON_ACTION
 item_scalar(void *state, char *token, JsonTokenType tokentype)
@@ -277,31 +350,34 @@ item_scalar(void *state, char *token, JsonTokenType tokentype)
 
 	if (level == 0)
 		shape_error(st, "the body is a JSON scalar, not an object");
-
-	if (level == 1)
+	if (path_at(&st->next, level))
+		next_link_scalar(st, token, tokentype);
+	else if (level == 1 && st->in_total)
+		total_scalar(st, token, tokentype);
+	if (st->in_rows && level == st->item_level + 1)
 	{
-		top_scalar(st, token, tokentype);
-		USAGE_JSON_ACTION_DONE;
-	}
-
-	if (st->top_field == TOP_ITEMS)
-	{
-		if (level == 2)
-			shape_error(st, psprintf("item %lld of \"%s\" is not an object",
-									 (long long) st->result->nitems + 1, st->items_key));
-		if (level == 3 && st->field_wanted)
+		if (st->field_wanted)
 		{
 			char	   *v = (tokentype == JSON_TOKEN_NULL) ? NULL : token;
 
 			for (int i = 0; i < st->natts; i++)
 				if (st->field_cols[i])
 					st->values[i] = v;
-			if (v == NULL)
-				pfree(token);
-			USAGE_JSON_ACTION_DONE;
+			if (v != NULL)
+				token = NULL;	/* kept */
 		}
 	}
-	pfree(token);
+	else if (st->in_rows && level == st->item_level)
+		shape_error(st, psprintf("item %lld of \"%s\" is not an object",
+								 (long long) st->result->nitems + 1, st->rows_name));
+	else if (path_at(&st->rows, level))
+	{
+		if (tokentype != JSON_TOKEN_NULL)
+			shape_error(st, psprintf("\"%s\" is not an array", st->rows_name));
+		st->saw_items = true;	/* null: no items */
+	}
+	if (token)
+		pfree(token);
 	USAGE_JSON_ACTION_DONE;
 }
 
@@ -328,14 +404,37 @@ json_syntax_error(JsonParseErrorType rc, JsonLexContext *lex)
 			 errdetail("%s", usage_redact_secrets(detail, strlen(detail), &len))));
 }
 
+/* Set up the parse state of one body for the endpoint's pointers. */
+static void
+init_state(ItemParseState *st, const UsageEndpoint *ep, UsageColumn *cols,
+		   int natts)
+{
+	memset(st, 0, sizeof(ItemParseState));
+	init_path(&st->rows, ep->rows);
+	init_path(&st->next, ep->paging == USAGE_PAGING_NEXTLINK ? ep->next_link : "");
+	if (ep->paging != USAGE_PAGING_NEXTLINK)
+		st->next.ntokens = -1;	/* never at the next link */
+	st->whole_body = st->rows.ntokens == 0;
+	st->item_level = 0;
+	st->rows_name = st->rows.ntokens == 1 ? st->rows.tokens[0] : ep->rows;
+	st->cols = cols;
+	st->natts = natts;
+	st->values = palloc0(sizeof(char *) * Max(natts, 1));
+	st->field_cols = palloc0(sizeof(bool) * Max(natts, 1));
+	for (int i = 0; i < natts; i++)
+		if (cols[i].kind == USAGE_COL_WHOLE_ITEM)
+			st->want_whole_item = true;
+}
+
 /*
- * Parse one response body.  For each item of the array items_key, callback
- * gets one string per column of cols (NULL for JSON null or a missing key;
- * echo columns are left NULL for the caller to fill).  The strings are
- * palloc'd in the current memory context.
+ * Parse one response body of endpoint ep.  For each row (each object of the
+ * array at ep->rows, or the whole body when ep->rows is ""), callback gets
+ * one string per column of cols (NULL for JSON null or a missing key; echo
+ * columns are left NULL for the caller to fill).  The strings are palloc'd
+ * in the current memory context.
  */
 void
-usage_parse_response(const char *body, size_t len, const char *items_key,
+usage_parse_response(const char *body, size_t len, const UsageEndpoint *ep,
 					 UsageColumn *cols, int natts,
 					 usage_item_callback callback, void *arg,
 					 UsageParseResult *result)
@@ -356,19 +455,11 @@ usage_parse_response(const char *body, size_t len, const char *items_key,
 	if (text != body)
 		len = strlen(text);
 
-	memset(&st, 0, sizeof(st));
+	init_state(&st, ep, cols, natts);
 	st.lex = make_lexer(text, len);
-	st.items_key = items_key;
-	st.cols = cols;
-	st.natts = natts;
 	st.callback = callback;
 	st.arg = arg;
 	st.result = result;
-	st.values = palloc0(sizeof(char *) * Max(natts, 1));
-	st.field_cols = palloc0(sizeof(bool) * Max(natts, 1));
-	for (int i = 0; i < natts; i++)
-		if (cols[i].kind == USAGE_COL_WHOLE_ITEM)
-			st.want_whole_item = true;
 
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = &st;
@@ -376,6 +467,7 @@ usage_parse_response(const char *body, size_t len, const char *items_key,
 	sem.object_end = item_object_end;
 	sem.array_start = item_array_start;
 	sem.array_end = item_array_end;
+	sem.array_element_start = item_element_start;
 	sem.object_field_start = item_field_start;
 	sem.scalar = item_scalar;
 
@@ -385,9 +477,9 @@ usage_parse_response(const char *body, size_t len, const char *items_key,
 	if (!st.saw_items)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("unexpected response shape: no \"%s\" array", items_key),
+				 errmsg("unexpected response shape: no \"%s\" array", st.rows_name),
 				 errdetail("Expected a JSON object with an array \"%s\" of objects.",
-						   items_key)));
+						   st.rows_name)));
 }
 
 /* ----------------------------------------------------------------

@@ -46,7 +46,9 @@ typedef enum UsageOptionType
 	OPT_BOOL,
 	OPT_ENDPOINT,
 	OPT_SECRET,
-	OPT_JSON_KEY
+	OPT_JSON_KEY,
+	OPT_DECLARATION,			/* a declared endpoint's table option */
+	OPT_DECLARATION_COLUMN		/* a declared endpoint's column option */
 } UsageOptionType;
 
 /* where an option may appear */
@@ -91,12 +93,27 @@ static const UsageOptionDef usage_options[] = {
 	{"ca_file", CTX_SERVER, OPT_STRING, 0, 0, FIELD(ca_file)},
 	{"proxy", CTX_SERVER, OPT_STRING, 0, 0, FIELD(proxy)},
 	{"endpoint", CTX_TABLE, OPT_ENDPOINT, 0, 0, FIELD(endpoint)},
+	/* a declared endpoint (declare.c), instead of "endpoint" */
+	{"path", CTX_TABLE, OPT_DECLARATION, 0, 0, NO_FIELD},
+	{"method", CTX_TABLE, OPT_DECLARATION, 0, 0, NO_FIELD},
+	{"rows", CTX_TABLE, OPT_DECLARATION, 0, 0, NO_FIELD},
+	{"paging", CTX_TABLE, OPT_DECLARATION, 0, 0, NO_FIELD},
+	{"next_link", CTX_TABLE, OPT_DECLARATION, 0, 0, NO_FIELD},
+	{"page_size_param", CTX_TABLE, OPT_DECLARATION, 0, 0, NO_FIELD},
 	/* credentials: read by usage_get_user_options */
 	{"access_token", CTX_USER, OPT_SECRET, 0, 0, NO_FIELD},
 	{"client_id", CTX_USER, OPT_STRING, 0, 0, NO_FIELD},
 	{"client_secret", CTX_USER, OPT_SECRET, 0, 0, NO_FIELD},
-	/* columns: read by usage_column_json_key */
+	{"client_certificate", CTX_USER, OPT_STRING, 0, 0, NO_FIELD},
+	{"client_key", CTX_USER, OPT_SECRET, 0, 0, NO_FIELD},
+	{"client_key_passphrase", CTX_USER, OPT_SECRET, 0, 0, NO_FIELD},
+	/* columns: read by usage_column_json_key, and declare.c */
 	{"json_key", CTX_COLUMN, OPT_JSON_KEY, 0, 0, NO_FIELD},
+	{"param", CTX_COLUMN, OPT_DECLARATION_COLUMN, 0, 0, NO_FIELD},
+	{"required", CTX_COLUMN, OPT_DECLARATION_COLUMN, 0, 0, NO_FIELD},
+	{"param_from", CTX_COLUMN, OPT_DECLARATION_COLUMN, 0, 0, NO_FIELD},
+	{"param_to", CTX_COLUMN, OPT_DECLARATION_COLUMN, 0, 0, NO_FIELD},
+	{"param_format", CTX_COLUMN, OPT_DECLARATION_COLUMN, 0, 0, NO_FIELD},
 };
 
 #define N_USAGE_OPTIONS ((int) lengthof(usage_options))
@@ -286,6 +303,12 @@ check_option_value(const UsageOptionDef *def, DefElem *d)
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
 						 errmsg("option \"%s\" must not be empty", def->name)));
 			break;
+		case OPT_DECLARATION:
+			usage_check_declaration_option(d);
+			break;
+		case OPT_DECLARATION_COLUMN:
+			usage_check_declaration_column_option(d);
+			break;
 	}
 }
 
@@ -385,26 +408,54 @@ check_server_options(List *options)
 				 errhint("Give the organization GUID of your UiPath organization, as in OPTIONS (provider 'uipath', organization_id '11111111-1111-1111-1111-111111111111').")));
 }
 
-/* A foreign table: an endpoint, and bindings of that endpoint's parameters. */
+/* Is the option one of a declared endpoint's table options? */
+static bool
+is_declaration_option(const char *name)
+{
+	UsageOptionDef def;
+
+	return find_option(name, &def) && def.type == OPT_DECLARATION;
+}
+
+/*
+ * A foreign table: a built-in endpoint with bindings of its parameters, or
+ * a declared endpoint (path); the bindings of a declaration are checked
+ * against its columns when it is built (declare.c).
+ */
 static void
 check_table_options(List *options)
 {
 	DefElem    *ep_opt = find_defelem(options, "endpoint");
+	bool		declared = find_defelem(options, "path") != NULL;
 	const UsageEndpoint *ep;
 	ListCell   *lc;
 
-	if (ep_opt == NULL)
+	if (ep_opt == NULL && !declared)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
-				 errmsg("option \"endpoint\" is required for a usage_fdw foreign table"),
-				 errhint("Valid endpoints are: %s.",
+				 errmsg("option \"endpoint\" or \"path\" is required for a usage_fdw foreign table"),
+				 errhint("Valid endpoints are: %s.  Or declare one with the options path and rows.",
 						 usage_endpoint_names(USAGE_PROVIDER_UIPATH, true))));
+	if (ep_opt != NULL && declared)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("options \"endpoint\" and \"path\" cannot be given together"),
+				 errhint("Name a built-in endpoint, or declare one with path and rows.")));
+	if (declared)
+		return;
 	ep = usage_find_endpoint(defGetString(ep_opt));
 
 	foreach(lc, options)
 	{
 		DefElem    *d = (DefElem *) lfirst(lc);
 
+		if (is_declaration_option(d->defname))
+			ereport(ERROR,
+					(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+					 errmsg("option \"%s\" is only valid on a foreign table that declares its endpoint",
+							d->defname),
+					 errhint("Endpoint \"%s\" is built in; drop option \"%s\", or replace endpoint with path.",
+							 ep->name, d->defname)));
 		check_param_option_provider(d->defname, ep->provider,
 									"a foreign table");
 		if (usage_find_binding(d->defname, NULL) != NULL &&
@@ -416,22 +467,41 @@ check_table_options(List *options)
 	}
 }
 
-/* A user mapping: a token, or a client id with its secret, not both. */
+/*
+ * A user mapping: a token; or a client id with its secret; or a client id
+ * with a certificate and its key (whose match is checked here), never two
+ * of these at once.
+ */
 static void
 check_user_options(List *options)
 {
+	DefElem    *cert = find_defelem(options, "client_certificate");
+	DefElem    *key = find_defelem(options, "client_key");
+	DefElem    *pass = find_defelem(options, "client_key_passphrase");
 	bool		has_token = find_defelem(options, "access_token") != NULL;
 	bool		has_id = find_defelem(options, "client_id") != NULL;
 	bool		has_secret = find_defelem(options, "client_secret") != NULL;
+	int			ways = has_token + has_secret + (cert != NULL || key != NULL);
 
-	if (has_id != has_secret)
+	if (ways > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
+				 errmsg("give one way to log in: \"access_token\", or \"client_id\" with \"client_secret\", or \"client_id\" with \"client_certificate\" and \"client_key\"")));
+	if (has_secret != (has_id && !cert && !key))
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("options \"client_id\" and \"client_secret\" must be given together")));
-	if (has_token && has_id)
+	if ((cert != NULL || key != NULL) && !(has_id && cert && key))
 		ereport(ERROR,
-				(errcode(ERRCODE_FDW_INVALID_OPTION_NAME),
-				 errmsg("give either \"access_token\" or \"client_id\" and \"client_secret\", not both")));
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("options \"client_id\", \"client_certificate\" and \"client_key\" must be given together")));
+	if (pass != NULL && key == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
+				 errmsg("option \"client_key_passphrase\" needs \"client_key\"")));
+	if (cert != NULL)
+		usage_check_client_certificate(defGetString(cert), defGetString(key),
+									   pass ? defGetString(pass) : NULL);
 }
 
 /*
@@ -538,6 +608,8 @@ apply_options(UsageOptions *opts, List *options)
 			case OPT_STRING:
 			case OPT_SECRET:
 			case OPT_JSON_KEY:
+			case OPT_DECLARATION:
+			case OPT_DECLARATION_COLUMN:
 				*(char **) field = v;
 				break;
 		}
@@ -581,6 +653,9 @@ usage_get_options(Oid foreigntableid)
 
 	apply_options(opts, server->options);
 	apply_options(opts, table->options);
+	if (opts->endpoint == NULL && usage_table_is_declared(table->options))
+		opts->endpoint = usage_declared_endpoint(foreigntableid, opts->provider,
+												 table->options);
 
 	if (opts->base_url == NULL)
 		opts->base_url = pstrdup(opts->provider == USAGE_PROVIDER_UIPATH ?
@@ -653,13 +728,19 @@ usage_get_user_options(UsageOptions *opts, Oid serverid, Oid userid)
 			opts->client_id = defGetString(d);
 		else if (strcmp(d->defname, "client_secret") == 0)
 			opts->client_secret = defGetString(d);
+		else if (strcmp(d->defname, "client_certificate") == 0)
+			opts->client_certificate = defGetString(d);
+		else if (strcmp(d->defname, "client_key") == 0)
+			opts->client_key = defGetString(d);
+		else if (strcmp(d->defname, "client_key_passphrase") == 0)
+			opts->client_key_passphrase = defGetString(d);
 	}
 
 	if (opts->access_token == NULL && opts->client_id == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("user mapping for server \"%s\" has no credentials", opts->server_name),
-				 errhint("ALTER USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (ADD access_token '...'), or ADD client_id and client_secret.",
+				 errhint("ALTER USER MAPPING FOR CURRENT_USER SERVER %s OPTIONS (ADD access_token '...'), or ADD client_id and client_secret, or client_id, client_certificate and client_key.",
 						 quote_identifier(opts->server_name))));
 }
 

@@ -12,6 +12,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "access/stratnum.h"
 #include "access/transam.h"
 #include "access/xact.h"
@@ -226,6 +228,78 @@ boolean_value(UsageColumn *col, Datum d, Oid typid)
 }
 
 /*
+ * usage_format_time
+ *		A point in time, microseconds since 1970-01-01 UTC, in a format:
+ *		unix milliseconds (rounded down), 2024-01-31T00:00:00Z (with
+ *		milliseconds when there are any), or 2024-01-31.
+ */
+char *
+usage_format_time(int64 usecs, UsageTimeFormat format)
+{
+	int64		ms = usecs / 1000 - (usecs % 1000 < 0 ? 1 : 0);
+	Timestamp	ts = usecs - (int64) UNIX_TO_PG_DAYS * USECS_PER_DAY;
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (format == USAGE_TIME_EPOCH_MS)
+		return psprintf(INT64_FORMAT, ms);
+	if (timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("timestamp out of range")));
+	if (format == USAGE_TIME_DATE)
+		return psprintf("%04d-%02d-%02d", tm.tm_year, tm.tm_mon, tm.tm_mday);
+	if (fsec / 1000 != 0)
+		return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year,
+						tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min,
+						tm.tm_sec, (int) (fsec / 1000));
+	return psprintf("%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year, tm.tm_mon,
+					tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/*
+ * usage_time_value_text
+ *		The request text of a point-in-time parameter's value d (of type
+ *		typid, compared with a column of type coltype), in the parameter's
+ *		format; *ms gets it as unix milliseconds.  The one conversion that
+ *		the executor's requests and EXPLAIN share.
+ */
+char *
+usage_time_value_text(const UsageParamDef *def, Datum d, Oid typid,
+					  Oid coltype, const char *colname, int64 *ms)
+{
+	if (usage_is_datetime_type(typid) && usage_is_datetime_type(coltype))
+	{
+		d = usage_coerce_point_in_time(d, typid, coltype);
+		typid = coltype;
+	}
+	*ms = usage_datum_to_epoch_ms(d, typid, colname);
+	return usage_format_time(*ms * 1000, def->format);
+}
+
+/*
+ * Refuse a value of a numeric parameter that a JSON body cannot carry as a
+ * number (NaN, Infinity).
+ */
+static void
+check_json_number(const UsageParamDef *def, const char *text,
+				  const char *colname)
+{
+	const char *p = text;
+
+	if (def->place != USAGE_PLACE_BODY)
+		return;
+	if (*p == '-')
+		p++;
+	if (isdigit((unsigned char) *p))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("value \"%s\" of column \"%s\" cannot be sent as a JSON number",
+					text, colname)));
+}
+
+/*
  * Convert one non-null value of a parameter column into its request form.
  */
 static void
@@ -235,7 +309,7 @@ make_value(UsageValue *v, const UsageParamDef *def, UsageColumn *col,
 	Oid			outfunc;
 	bool		isvarlena;
 
-	if (def->kind == USAGE_KIND_EPOCH_MS && usage_is_datetime_type(typid) &&
+	if (def->kind == USAGE_KIND_TIME && usage_is_datetime_type(typid) &&
 		usage_is_datetime_type(col->typid))
 	{
 		d = usage_coerce_point_in_time(d, typid, col->typid);
@@ -251,13 +325,15 @@ make_value(UsageValue *v, const UsageParamDef *def, UsageColumn *col,
 			v->boolval = boolean_value(col, d, typid);
 			v->text = pstrdup(v->boolval ? "true" : "false");
 			break;
-		case USAGE_KIND_EPOCH_MS:
-			v->num = usage_datum_to_epoch_ms(d, typid, col->name);
-			v->text = psprintf(INT64_FORMAT, v->num);
+		case USAGE_KIND_TIME:
+			v->text = usage_time_value_text(def, d, typid, col->typid,
+											col->name, &v->num);
 			break;
 		default:
 			getTypeOutputInfo(typid, &outfunc, &isvarlena);
 			v->text = OidOutputFunctionCall(outfunc, d);
+			if (def->kind == USAGE_KIND_NUMBER)
+				check_json_number(def, v->text, col->name);
 			break;
 	}
 	if (def->guid)
@@ -302,29 +378,30 @@ dedup_values(UsageValue *vals, int n)
 	return m;
 }
 
-/* Narrow a date range to [lo, hi] (either side optional). */
+/* Narrow a range to [lo, hi] (either side optional), in its units. */
 static void
 narrow_range(UsageValueSet *set, bool has_lo, int64 lo, bool has_hi, int64 hi)
 {
-	if (has_lo && (!set->has_low || lo > set->low_day))
+	if (has_lo && (!set->has_low || lo > set->low))
 	{
-		set->low_day = lo;
+		set->low = lo;
 		set->has_low = true;
 	}
-	if (has_hi && (!set->has_high || hi < set->high_day))
+	if (has_hi && (!set->has_high || hi < set->high))
 	{
-		set->high_day = hi;
+		set->high = hi;
 		set->has_high = true;
 	}
 }
 
 /*
- * Narrow a date range by one bound "col op value": the days d whose start
- * (in the comparison's frame, see bound_day) satisfies the comparison.
+ * Narrow the days of a range on a date column by one bound "col op value":
+ * the days d whose start (in the comparison's frame, see bound_day)
+ * satisfies the comparison.
  */
 static void
-apply_range_bound(UsageValueSet *set, UsageCondOp op, Datum d, Oid typid,
-				  Oid coltype, bool *empty)
+apply_day_bound(UsageValueSet *set, UsageCondOp op, Datum d, Oid typid,
+				Oid coltype, bool *empty)
 {
 	int64		day;
 	bool		exact;
@@ -362,6 +439,67 @@ apply_range_bound(UsageValueSet *set, UsageCondOp op, Datum d, Oid typid,
 		default:
 			break;
 	}
+}
+
+/*
+ * A bound on a timestamp or timestamptz column as microseconds since
+ * 1970-01-01, in the column's frame: the instant for timestamptz, the
+ * wall-clock time (which the API's UTC values fill) for timestamp.
+ * *margin is how far the bound may be off: a timestamptz compared with a
+ * timestamp column is compared in the session's time zone, which a
+ * daylight-saving change may shift by hours, so a day's margin keeps the
+ * request a superset.  False for an infinite bound (*sign tells which).
+ */
+static bool
+bound_usecs(Datum d, Oid typid, Oid coltype, int64 *usecs, int64 *margin,
+			int *sign)
+{
+	Timestamp	ts;
+
+	*margin = 0;
+	if (coltype == TIMESTAMPOID && typid == TIMESTAMPTZOID)
+	{
+		if (TIMESTAMP_NOT_FINITE(DatumGetTimestampTz(d)))
+			ts = DatumGetTimestampTz(d);
+		else
+			ts = DatumGetTimestamp(DirectFunctionCall1(timestamptz_timestamp, d));
+		*margin = USECS_PER_DAY;
+	}
+	else
+		ts = DatumGetTimestamp(usage_coerce_point_in_time(d, typid, coltype));
+	if (TIMESTAMP_NOT_FINITE(ts))
+	{
+		*sign = TIMESTAMP_IS_NOBEGIN(ts) ? -1 : 1;
+		return false;
+	}
+	*usecs = ts + (int64) UNIX_TO_PG_DAYS * USECS_PER_DAY;
+	return true;
+}
+
+/*
+ * Narrow a range on a timestamp column by one bound "col op value": a
+ * strict bound is taken as the inclusive one (a superset).
+ */
+static void
+apply_usecs_bound(UsageValueSet *set, UsageCondOp op, Datum d, Oid typid,
+				  Oid coltype, bool *empty)
+{
+	int64		us;
+	int64		margin;
+	int			sign = 0;
+
+	if (!bound_usecs(d, typid, coltype, &us, &margin, &sign))
+	{
+		if (((op == USAGE_OP_GE || op == USAGE_OP_GT) && sign > 0) ||
+			((op == USAGE_OP_LE || op == USAGE_OP_LT) && sign < 0) ||
+			op == USAGE_OP_EQ)
+			*empty = true;
+		return;
+	}
+	if (op == USAGE_OP_EQ || op == USAGE_OP_GE || op == USAGE_OP_GT)
+		narrow_range(set, true, us - margin, false, 0);
+	if (op == USAGE_OP_EQ || op == USAGE_OP_LE || op == USAGE_OP_LT)
+		narrow_range(set, false, 0, true, us + margin);
 }
 
 /*
@@ -418,57 +556,133 @@ usage_distinct_elements(Datum array, Oid *elemtype, Datum **elems,
 	return m;
 }
 
-/* date IN (...): the range from the least to the greatest value */
+/* col IN (...) on a range: from the least to the greatest value */
 static void
-apply_range_any(UsageValueSet *set, Datum d, Oid coltype, bool *empty)
+apply_range_any(UsageValueSet *set, Datum d, Oid coltype, bool days,
+				bool *empty)
 {
 	Oid			elemtype;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n = array_elements(d, &elemtype, &elems, &nulls);
-	int64		lo = PG_INT64_MAX,
-				hi = PG_INT64_MIN;
+	UsageValueSet span;
 
+	memset(&span, 0, sizeof(span));
 	for (int i = 0; i < n; i++)
 	{
-		int64		day;
-		bool		exact;
-		int			sign;
+		UsageValueSet one;
+		bool		none = false;
 
-		if (nulls[i] || !bound_day(elems[i], elemtype, coltype, &day, &exact, &sign) ||
-			!exact)
+		if (nulls[i])
 			continue;
-		lo = Min(lo, day);
-		hi = Max(hi, day);
+		memset(&one, 0, sizeof(one));
+		if (days)
+			apply_day_bound(&one, USAGE_OP_EQ, elems[i], elemtype, coltype, &none);
+		else
+			apply_usecs_bound(&one, USAGE_OP_EQ, elems[i], elemtype, coltype, &none);
+		if (none)
+			continue;
+		if (!span.has_low || one.low < span.low)
+			span.low = one.low;
+		if (!span.has_high || one.high > span.high)
+			span.high = one.high;
+		span.has_low = span.has_high = true;
 	}
-	if (lo > hi)
+	if (!span.has_low)
 	{
 		*empty = true;
 		return;
 	}
-	narrow_range(set, true, lo, true, hi);
-}
-
-/* One condition on a date range parameter. */
-static void
-apply_range_cond(UsageValueSet *set, UsageCond *cond, Datum d, Oid typid,
-				 bool *empty)
-{
-	if (cond->op == USAGE_OP_ANY)
-		apply_range_any(set, d, cond->coltype, empty);
-	else
-		apply_range_bound(set, cond->op, d, typid, cond->coltype, empty);
+	narrow_range(set, true, span.low, true, span.high);
 }
 
 /*
- * For EXPLAIN: the range [start_ms, end_ms) that constant conditions on a
- * date-range parameter give.  Returns false when some condition on it is
- * not a constant.  *has_end is false for an open upper bound (now).
+ * One condition on a range parameter: a range of days (see whole_days), or
+ * of microseconds.
+ */
+static void
+apply_range_cond(const UsageParamDef *def, UsageValueSet *set,
+				 UsageCond *cond, Datum d, Oid typid, bool *empty)
+{
+	if (cond->op == USAGE_OP_ANY)
+		apply_range_any(set, d, cond->coltype, def->whole_days, empty);
+	else if (def->whole_days)
+		apply_day_bound(set, cond->op, d, typid, cond->coltype, empty);
+	else
+		apply_usecs_bound(set, cond->op, d, typid, cond->coltype, empty);
+}
+
+/* x rounded down to a multiple of unit */
+static int64
+floor_to(int64 x, int64 unit)
+{
+	int64		r = x % unit;
+
+	return r < 0 ? x - r - unit : x - r;
+}
+
+/* The unit of a format, in microseconds. */
+static int64
+format_unit(UsageTimeFormat format)
+{
+	switch (format)
+	{
+		case USAGE_TIME_EPOCH_MS:
+			return 1000;
+		case USAGE_TIME_ISO8601:
+			return USECS_PER_SEC;
+		case USAGE_TIME_DATE:
+			return USECS_PER_DAY;
+	}
+	return 1;
+}
+
+/*
+ * What a range sends: the lower bound rounded down to a whole unit of the
+ * format, the upper bound widened to the next whole unit (the start of the
+ * next day on a date column), so that the request covers the range whether
+ * the API reads its bounds as inclusive or not.  An open upper bound of a
+ * required range is now ("now" for EXPLAIN); one that is not required is
+ * not sent.  Sets *empty when the range holds nothing.
+ */
+static void
+range_texts(const UsageParamDef *def, UsageValueSet *set, bool for_explain,
+			bool *empty)
+{
+	int64		unit = format_unit(def->format);
+	bool		days = def->whole_days;
+	int64		from = 0;
+	int64		to;
+
+	set->from_text = set->to_text = NULL;
+	if (set->has_low && set->has_high && set->low > set->high)
+		*empty = true;
+	if (set->has_low)
+	{
+		from = floor_to(days ? set->low * USECS_PER_DAY : set->low, unit);
+		set->from_text = usage_format_time(from, def->format);
+	}
+	if (set->has_high)
+		to = days ? (set->high + 1) * USECS_PER_DAY :
+			floor_to(set->high, unit) + unit;
+	else if (def->required)
+		to = floor_to(GetCurrentTransactionStartTimestamp() +
+					  (int64) UNIX_TO_PG_DAYS * USECS_PER_DAY, unit) + unit;
+	else
+		return;
+	if (set->has_low && from >= to)
+		*empty = true;
+	set->to_text = (for_explain && !set->has_high) ? pstrdup("now") :
+		usage_format_time(to, def->format);
+}
+
+/*
+ * For EXPLAIN: what a range parameter sends, when constant conditions give
+ * it.  Returns false when some condition on it is not a constant.
  */
 bool
-usage_const_date_range(List *conds, List *exprs, int param,
-					   int64 *start_ms, int64 *end_ms, bool *has_end,
-					   bool *empty)
+usage_const_range(const UsageParamDef *def, List *conds, List *exprs,
+				  int param, char **from_text, char **to_text, bool *empty)
 {
 	UsageValueSet set;
 	ListCell   *lc;
@@ -490,13 +704,13 @@ usage_const_date_range(List *conds, List *exprs, int param,
 			*empty = true;
 			continue;
 		}
-		apply_range_cond(&set, cond, c->constvalue, c->consttype, empty);
+		apply_range_cond(def, &set, cond, c->constvalue, c->consttype, empty);
 	}
-	if (!set.has_low || (set.has_high && set.low_day > set.high_day))
+	if (def->required && !set.has_low)
 		*empty = true;
-	*start_ms = set.low_day * MS_PER_DAY;
-	*has_end = set.has_high;
-	*end_ms = (set.high_day + 1) * MS_PER_DAY;
+	range_texts(def, &set, true, empty);
+	*from_text = set.from_text;
+	*to_text = set.to_text;
 	return true;
 }
 
@@ -561,8 +775,10 @@ binding_value(UsageValue *v, const UsageParamDef *def, UsageColumn *col,
 	v->echo = InputFunctionCall(&col->inflinfo, (char *) binding,
 								col->typioparam, col->typmod);
 	v->echo_isnull = false;
-	if (def->kind == USAGE_KIND_EPOCH_MS)
-		v->num = usage_datum_to_epoch_ms(v->echo, col->typid, col->name);
+	if (def->kind == USAGE_KIND_TIME)
+		*canonical = v->text = usage_time_value_text(def, v->echo, col->typid,
+													 col->typid, col->name,
+													 &v->num);
 	else if (def->kind != USAGE_KIND_BOOLEAN)
 	{
 		Oid			outfunc;
@@ -618,33 +834,21 @@ not_sent(UsageValueSet *set, const UsageParamDef *def, UsageColumn *col)
 }
 
 /*
- * Finish a date range: check it, and compute what is sent, the half-open
- * [start_ms, end_ms) on UTC midnights; an open upper end is now.
+ * Finish a range: check it, and compute what is sent.
  */
 static void
-finish_date_range(const UsageEndpoint *ep, const UsageParamDef *def,
-				  UsageValueSet *set, bool *empty)
+finish_range(const UsageEndpoint *ep, const UsageParamDef *def,
+			 UsageValueSet *set, UsageColumn *col, bool *empty)
 {
-	if (set->has_low && set->has_high && set->low_day > set->high_day)
-		*empty = true;
-	if (!set->has_low && !*empty)
+	if (def->required && !set->has_low && !*empty)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
 				 errmsg("endpoint \"%s\" needs a lower bound on \"%s\", and the query's bound has no finite value",
-						ep->name, def->key),
+						ep->name, col ? col->name : def->key),
 				 errhint("Add a WHERE clause such as: %s.", ep->example_where)));
 	set->sent = true;
 	set->nvalues = 1;
-	if (*empty || !set->has_low)
-		return;
-	set->start_ms = set->low_day * MS_PER_DAY;
-	if (set->has_high)
-		set->end_ms = (set->high_day + 1) * MS_PER_DAY;
-	else
-		set->end_ms = usage_datum_to_epoch_ms(TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
-											  TIMESTAMPTZOID, def->key);
-	if (set->start_ms >= set->end_ms)
-		*empty = true;
+	range_texts(def, set, false, empty);
 }
 
 /*
@@ -687,9 +891,9 @@ usage_evaluate_params(const UsageEndpoint *ep, UsageOptions *opts,
 			*empty = true;
 			continue;
 		}
-		if (def->kind == USAGE_KIND_DATE_RANGE)
+		if (def->kind == USAGE_KIND_TIME_RANGE)
 		{
-			apply_range_cond(set, cond, d, typid, empty);
+			apply_range_cond(def, set, cond, d, typid, empty);
 			continue;
 		}
 
@@ -714,8 +918,8 @@ usage_evaluate_params(const UsageEndpoint *ep, UsageOptions *opts,
 		UsageColumn *col = param_column(cols, param_col, p);
 		const char *binding = usage_param_default(opts, def);
 
-		if (def->kind == USAGE_KIND_DATE_RANGE)
-			finish_date_range(ep, def, &sets[p], empty);
+		if (def->kind == USAGE_KIND_TIME_RANGE)
+			finish_range(ep, def, &sets[p], col, empty);
 		else if (binding != NULL)
 			apply_binding(&sets[p], def, col, binding, constrained[p], empty);
 		else if (!constrained[p])

@@ -66,7 +66,7 @@ estimate_fanout(const UsageEndpoint *ep, UsageOptions *opts, List *conds,
 		ListCell   *lc;
 
 		/* a bound parameter takes one value; a date range is one request */
-		if (ep->params[p].kind == USAGE_KIND_DATE_RANGE ||
+		if (ep->params[p].kind == USAGE_KIND_TIME_RANGE ||
 			usage_param_default(opts, &ep->params[p]) != NULL)
 			continue;
 		foreach(lc, conds)
@@ -205,7 +205,7 @@ report_missing_param(UsagePlanInfo *info, int p)
 						 colname)));
 	ereport(ERROR,
 			(errcode(ERRCODE_FDW_ERROR),
-			 def->kind == USAGE_KIND_DATE_RANGE ?
+			 def->kind == USAGE_KIND_TIME_RANGE ?
 			 errmsg("a query on foreign table %s must give a lower bound on \"%s\"",
 					info->opts->table_name, colname) :
 			 errmsg("a query on foreign table %s must give a value for \"%s\"",
@@ -658,7 +658,7 @@ usage_batch_key_clause(PlannerInfo *root, RelOptInfo *baserel,
 		return false;
 	c = (UsageCond *) linitial(tmp.conds);
 	if (c->op != USAGE_OP_EQ ||
-		info->opts->endpoint->params[c->param].kind == USAGE_KIND_DATE_RANGE)
+		info->opts->endpoint->params[c->param].kind == USAGE_KIND_TIME_RANGE)
 		return false;
 	*value = (Expr *) linitial(tmp.exprs);
 	if (!bms_overlap(pull_varnos(root, (Node *) *value), outer_relids))

@@ -188,7 +188,7 @@ static void
 add_typed_cond(UsagePushdown *pd, const UsageEndpoint *ep, UsageColumn *col,
 			   int pidx, UsageCondOp op, Expr *value, Oid righttype)
 {
-	if (ep->params[pidx].kind == USAGE_KIND_DATE_RANGE)
+	if (ep->params[pidx].kind == USAGE_KIND_TIME_RANGE)
 	{
 		if (usage_is_datetime_type(col->typid) && usage_is_datetime_type(righttype))
 			add_cond(pd, pidx, op, value, col->typid);
@@ -197,7 +197,7 @@ add_typed_cond(UsagePushdown *pd, const UsageEndpoint *ep, UsageColumn *col,
 	if (op != USAGE_OP_EQ && op != USAGE_OP_ANY)
 		return;
 	/* start_date = '2024-01-01'::date: the value as a timestamp */
-	if (ep->params[pidx].kind == USAGE_KIND_EPOCH_MS &&
+	if (ep->params[pidx].kind == USAGE_KIND_TIME &&
 		(col->typid == TIMESTAMPTZOID || col->typid == TIMESTAMPOID) &&
 		usage_is_datetime_type(righttype))
 	{
@@ -335,7 +335,7 @@ or_arm_equalities(ClassifyCtx *cx, Expr *arm, Expr **values, Oid *coltypes)
 		UsageCond  *c = (UsageCond *) lfirst(lc);
 
 		if (c->op != USAGE_OP_EQ || values[c->param] != NULL ||
-			cx->ep->params[c->param].kind == USAGE_KIND_DATE_RANGE)
+			cx->ep->params[c->param].kind == USAGE_KIND_TIME_RANGE)
 			continue;
 		values[c->param] = (Expr *) list_nth(pd.exprs, c->expr_index);
 		coltypes[c->param] = c->coltype;
@@ -578,7 +578,7 @@ usage_param_supplied(const UsageEndpoint *ep, UsageOptions *opts,
 
 		if (cond->param != param)
 			continue;
-		if (def->kind != USAGE_KIND_DATE_RANGE)
+		if (def->kind != USAGE_KIND_TIME_RANGE)
 			return true;
 		if (cond->op == USAGE_OP_EQ || cond->op == USAGE_OP_ANY ||
 			cond->op == USAGE_OP_GE || cond->op == USAGE_OP_GT)

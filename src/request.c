@@ -49,39 +49,66 @@ usage_append_url_encoded(StringInfo buf, const char *s)
 	}
 }
 
+/* Is a value of this parameter a JSON number in a body? */
+static bool
+body_number(const UsageParamDef *def)
+{
+	return def->kind == USAGE_KIND_NUMBER || def->kind == USAGE_KIND_BOOLEAN ||
+		((def->kind == USAGE_KIND_TIME || def->kind == USAGE_KIND_TIME_RANGE) &&
+		 def->format == USAGE_TIME_EPOCH_MS);
+}
+
 /*
- * Write one value where its parameter goes: verbatim (a placeholder, a
- * number already formatted), or encoded for its place: percent-encoded in
- * the path and the query string, as the JSON type of its kind in the body.
+ * Write one value where its parameter goes: verbatim (a placeholder), or
+ * encoded for its place: percent-encoded in the path and the query string,
+ * as the JSON type of its kind in the body.
  */
 static void
-append_value(StringInfo buf, const UsageParamDef *def,
-			 const UsageRenderValue *v)
+append_value(StringInfo buf, const UsageParamDef *def, const char *text,
+			 bool verbatim)
 {
-	if (v->verbatim)
+	if (verbatim)
+		appendStringInfoString(buf, text);
+	else if (def->place != USAGE_PLACE_BODY)
+		usage_append_url_encoded(buf, text);
+	else if (body_number(def))
+		appendStringInfoString(buf, text);
+	else if (def->kind == USAGE_KIND_STRING_LIST)
 	{
-		appendStringInfoString(buf, v->text);
-		return;
+		appendStringInfoChar(buf, '[');
+		escape_json(buf, text);
+		appendStringInfoChar(buf, ']');
 	}
-	if (def->place != USAGE_PLACE_BODY)
+	else
+		escape_json(buf, text);
+}
+
+/*
+ * Append name=value to the query string or the JSON body, for a parameter
+ * that is not in the path; first[0] and first[1] tell whether the query
+ * string and the body have no member yet.
+ */
+static void
+append_param(StringInfo line, StringInfo body, bool *first,
+			 const UsageParamDef *def, const char *name, const char *text,
+			 bool verbatim)
+{
+	if (def->place == USAGE_PLACE_QUERY)
 	{
-		usage_append_url_encoded(buf, v->text);
-		return;
+		appendStringInfoChar(line, first[0] ? '?' : '&');
+		usage_append_url_encoded(line, name);
+		appendStringInfoChar(line, '=');
+		append_value(line, def, text, verbatim);
+		first[0] = false;
 	}
-	switch (def->kind)
+	else
 	{
-		case USAGE_KIND_BOOLEAN:
-		case USAGE_KIND_EPOCH_MS:
-			appendStringInfoString(buf, v->text);
-			break;
-		case USAGE_KIND_STRING_LIST:
-			appendStringInfoChar(buf, '[');
-			escape_json(buf, v->text);
-			appendStringInfoChar(buf, ']');
-			break;
-		default:
-			escape_json(buf, v->text);
-			break;
+		if (!first[1])
+			appendStringInfoChar(body, ',');
+		first[1] = false;
+		escape_json(body, name);
+		appendStringInfoChar(body, ':');
+		append_value(body, def, text, verbatim);
 	}
 }
 
@@ -111,8 +138,10 @@ render_path(const UsageEndpoint *ep, usage_value_source source, void *arg,
 				strncmp(def->api_name, p + 1, end - p - 1) != 0)
 				continue;
 			source(arg, i, &v);
-			Assert(v.text != NULL);
-			append_value(line, def, &v);
+			if (v.text == NULL)
+				appendStringInfo(line, "{%s}", def->api_name);
+			else
+				append_value(line, def, v.text, v.verbatim);
 			break;
 		}
 		p = end;
@@ -131,8 +160,7 @@ usage_render_request(const UsageEndpoint *ep, UsageOptions *opts,
 					 usage_value_source source, void *arg,
 					 StringInfo line, StringInfo body)
 {
-	bool		first_query = true;
-	bool		any_body = false;
+	bool		first[2] = {true, true};	/* query string, body */
 
 	render_path(ep, source, arg, line);
 	appendStringInfoChar(body, '{');
@@ -144,34 +172,26 @@ usage_render_request(const UsageEndpoint *ep, UsageOptions *opts,
 		if (def->place == USAGE_PLACE_PATH)
 			continue;
 		source(arg, i, &v);
-		if (v.text == NULL)
-			continue;
-		if (def->place == USAGE_PLACE_QUERY)
+		if (def->kind == USAGE_KIND_TIME_RANGE)
 		{
-			appendStringInfo(line, "%c%s=", first_query ? '?' : '&', def->api_name);
-			append_value(line, def, &v);
-			first_query = false;
+			if (def->api_name && v.text)
+				append_param(line, body, first, def, def->api_name,
+							 v.text, v.verbatim);
+			if (def->api_name_end && v.end_text)
+				append_param(line, body, first, def, def->api_name_end,
+							 v.end_text, v.verbatim);
 		}
-		else if (def->kind == USAGE_KIND_DATE_RANGE)
-		{
-			appendStringInfo(body, "%s\"%s\":%s,\"%s\":%s", any_body ? "," : "",
-							 def->api_name, v.text, def->api_name_end, v.end_text);
-			any_body = true;
-		}
-		else
-		{
-			if (any_body)
-				appendStringInfoChar(body, ',');
-			escape_json(body, def->api_name);
-			appendStringInfoChar(body, ':');
-			append_value(body, def, &v);
-			any_body = true;
-		}
+		else if (v.text != NULL)
+			append_param(line, body, first, def, def->api_name,
+						 v.text, v.verbatim);
 	}
 	appendStringInfoChar(body, '}');
 	if (ep->paging == USAGE_PAGING_NEXTLINK && ep->page_size_param)
-		appendStringInfo(line, "%c%s=%d", first_query ? '?' : '&',
-						 ep->page_size_param, opts->page_size);
+	{
+		appendStringInfoChar(line, first[0] ? '?' : '&');
+		usage_append_url_encoded(line, ep->page_size_param);
+		appendStringInfo(line, "=%d", opts->page_size);
+	}
 }
 
 /* The values of one request: a choice from each parameter's value set. */
@@ -200,22 +220,15 @@ chosen_value(void *arg, int p, UsageRenderValue *out)
 				(errcode(ERRCODE_FDW_OPTION_NAME_NOT_FOUND),
 				 errmsg("server \"%s\" needs option \"%s\" for endpoint \"%s\"",
 						cv->opts->server_name, def->option, ep->name)));
-	if (def->place == USAGE_PLACE_BODY && def->kind == USAGE_KIND_DATE_RANGE)
+	if (def->kind == USAGE_KIND_TIME_RANGE)
 	{
-		out->text = psprintf(INT64_FORMAT, set->start_ms);
-		out->end_text = psprintf(INT64_FORMAT, set->end_ms);
-		out->verbatim = true;
+		out->text = set->from_text;
+		out->end_text = set->to_text;
 		return;
 	}
 	if (v == NULL)
 		return;
 	out->text = v->text;
-	if (def->place != USAGE_PLACE_BODY)
-		return;
-	if (def->kind == USAGE_KIND_BOOLEAN)
-		out->text = v->boolval ? "true" : "false";
-	else if (def->kind == USAGE_KIND_EPOCH_MS)
-		out->text = psprintf(INT64_FORMAT, v->num);
 }
 
 /*
@@ -312,6 +325,30 @@ followed_match(const void *key1, const void *key2, Size keysize)
 }
 
 /*
+ * A next-page link as an absolute URL: a URI reference (absolute, or
+ * relative such as "/smp/...?skiptoken=2" or "?skiptoken=2") resolved
+ * against the URL of the page that carried it.  NULL when it does not
+ * parse.
+ */
+static char *
+resolve_link(const char *page_url, const char *link)
+{
+	CURLU	   *u = curl_url();
+	char	   *abs = NULL;
+	char	   *result = NULL;
+
+	if (u == NULL)
+		return NULL;
+	if (curl_url_set(u, CURLUPART_URL, page_url, 0) == CURLUE_OK &&
+		curl_url_set(u, CURLUPART_URL, link, 0) == CURLUE_OK &&
+		curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK)
+		result = pstrdup(abs);
+	curl_free(abs);
+	curl_url_cleanup(u);
+	return result;
+}
+
+/*
  * Refuse a nextLink to another origin than base_url: the bearer token is
  * only ever sent to base_url.
  */
@@ -380,7 +417,8 @@ check_next_cycle(const char *page_url, const char *next_link, int64 npages,
  *		The URL of a call's next page, or NULL when the call has no more.
  *
  * page_url is the page just read, the call's npages-th, whose response
- * carried next_link (NULL when it had none).  Only an endpoint with
+ * carried next_link (NULL when it had none), a URI reference resolved
+ * against page_url.  Only an endpoint with
  * nextLink paging follows it, and only after the checks: same origin as
  * base_url, not a page already read in this call, and within max_pages.
  * The result is palloc'd in cxt, where the call's table of pages read
@@ -391,10 +429,14 @@ usage_next_page_url(UsageOptions *opts, const char *page_url,
 					const char *next_link, int64 npages,
 					HTAB **followed, MemoryContext cxt)
 {
+	char	   *resolved;
+
 	if (next_link == NULL || opts->endpoint->paging != USAGE_PAGING_NEXTLINK)
 		return NULL;
 
-	check_next_origin(opts, next_link);
+	resolved = resolve_link(page_url, next_link);
+	check_next_origin(opts, resolved ? resolved : next_link);
+	next_link = resolved;
 	check_next_cycle(page_url, next_link, npages, followed, cxt);
 	if (npages >= opts->max_pages)
 		ereport(ERROR,

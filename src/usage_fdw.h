@@ -84,34 +84,56 @@ typedef enum UsageParamPlace
 typedef enum UsageParamKind
 {
 	USAGE_KIND_STRING,			/* JSON string / query value */
+	USAGE_KIND_NUMBER,			/* JSON number in a body, digits elsewhere */
 	USAGE_KIND_BOOLEAN,			/* JSON true/false */
-	USAGE_KIND_EPOCH_MS,		/* a point in time, as unix milliseconds */
+	USAGE_KIND_TIME,			/* a point in time, in the parameter's format */
 	USAGE_KIND_STRING_LIST,		/* a JSON array holding the one value */
-	USAGE_KIND_DATE_RANGE		/* a range on a date column, sent as two
-								 * unix-millisecond bounds (api_name and
-								 * api_name_end) on UTC day boundaries */
+	USAGE_KIND_TIME_RANGE		/* the range clauses on a date or timestamp
+								 * column, sent as a lower bound (api_name)
+								 * and an upper bound (api_name_end), either
+								 * of which may be NULL, in the parameter's
+								 * format */
 } UsageParamKind;
+
+/* How a point in time is written (param_format). */
+typedef enum UsageTimeFormat
+{
+	USAGE_TIME_ISO8601,			/* 2024-01-31T00:00:00Z */
+	USAGE_TIME_DATE,			/* 2024-01-31 */
+	USAGE_TIME_EPOCH_MS			/* unix milliseconds: digits, a JSON number
+								 * in a body */
+} UsageTimeFormat;
 
 typedef enum UsagePaging
 {
 	USAGE_PAGING_NONE,			/* the whole array arrives in one body */
-	USAGE_PAGING_NEXTLINK		/* page size parameter + absolute nextLink */
+	USAGE_PAGING_NEXTLINK		/* page size parameter + a next-page link, a
+								 * URI reference resolved against the page's
+								 * URL */
 } UsagePaging;
 
 typedef struct UsageParamDef
 {
 	const char *key;			/* column key that binds it, or NULL */
-	const char *api_name;		/* name in the request */
-	const char *api_name_end;	/* DATE_RANGE only: name of the upper bound */
+	const char *api_name;		/* name in the request (TIME_RANGE: of the
+								 * lower bound, or NULL) */
+	const char *api_name_end;	/* TIME_RANGE only: name of the upper bound,
+								 * or NULL */
 	const char *option;			/* option supplying a default, or NULL */
 	UsageParamPlace place;
 	UsageParamKind kind;
-	bool		required;		/* the API refuses a request without it */
+	UsageTimeFormat format;		/* TIME, TIME_RANGE: how values are written */
+	bool		whole_days;		/* TIME_RANGE: the API's rows are whole UTC
+								 * days, so the range is one of days,
+								 * whatever the column's type */
+	bool		required;		/* the API refuses a request without it
+								 * (TIME_RANGE: without a lower bound; an
+								 * open upper bound is then sent as now) */
 	bool		echo;			/* not in the response: the column echoes the
 								 * value the request used */
 	const char *absent_echo;	/* echo value when not sent, or NULL */
 	double		narrows;		/* planner: rows fraction left when given */
-	const char *not_after;		/* EPOCH_MS: key of the parameter whose value
+	const char *not_after;		/* TIME: key of the parameter whose value
 								 * this one's must not exceed (start before
 								 * end), or NULL */
 	bool		guid;			/* the vendor documents the value as a GUID:
@@ -127,18 +149,28 @@ typedef struct UsageColumnDef
 	const char *type;			/* schema-qualified, as pg_type spells it:
 								 * IMPORT's commands are parsed with the
 								 * importing user's search_path */
+	const char *options;		/* column OPTIONS, e.g. "json_key '*'", or
+								 * NULL */
 	const char *comment;
 } UsageColumnDef;
 
+/*
+ * An endpoint: a built-in entry of the catalogue (catalog.c), or a foreign
+ * table's own declaration turned into the same data (declare.c).
+ */
 typedef struct UsageEndpoint
 {
-	const char *name;			/* table option "endpoint" */
+	const char *name;			/* table option "endpoint"; a declaration's
+								 * path */
 	UsageProvider provider;
 	const char *method;			/* "GET" or "POST" */
 	const char *path;			/* path template, {organizationId} etc. */
-	const char *items_key;		/* key of the response array */
+	const char *rows;			/* JSON pointer to the array of row objects;
+								 * "" for the whole response as one row */
 	UsagePaging paging;
-	const char *page_size_param;	/* query parameter of the page size */
+	const char *next_link;		/* JSON pointer to the next page's link */
+	const char *page_size_param;	/* query parameter of the page size, or
+									 * NULL */
 	const UsageParamDef *params;
 	int			nparams;
 	const UsageColumnDef *columns;
@@ -148,6 +180,7 @@ typedef struct UsageEndpoint
 	const char *comment;		/* table comment */
 	const char *example_where;	/* a WHERE clause that satisfies the
 								 * required parameters, for HINTs */
+	bool		declared;		/* from a foreign table's own options */
 } UsageEndpoint;
 
 extern const UsageEndpoint *usage_find_endpoint(const char *name);
@@ -165,6 +198,19 @@ extern List *usage_binding_options(void);
 extern bool usage_option_is_guid(const char *option);
 extern bool usage_endpoint_knows_key(const UsageEndpoint *ep, const char *key);
 extern char *usage_endpoint_keys(const UsageEndpoint *ep);
+extern const UsageParamDef *usage_provider_param(UsageProvider provider,
+												 const char *api_name);
+
+/* declared endpoints (declare.c) */
+extern bool usage_table_is_declared(List *table_options);
+extern const UsageEndpoint *usage_declared_endpoint(Oid relid,
+													UsageProvider provider,
+													List *table_options);
+extern void usage_check_builtin_columns(Oid relid, const char *table_name);
+extern void usage_check_declaration_option(DefElem *d);
+extern void usage_check_declaration_column_option(DefElem *d);
+extern bool usage_json_pointer_valid(const char *pointer);
+extern char **usage_json_pointer_split(const char *pointer, int *ntokens);
 
 /* ----------------------------------------------------------------
  *		Options (option.c)
@@ -203,6 +249,9 @@ typedef struct UsageOptions
 	char	   *access_token;
 	char	   *client_id;
 	char	   *client_secret;
+	char	   *client_certificate; /* PEM */
+	char	   *client_key;		/* PEM */
+	char	   *client_key_passphrase;
 } UsageOptions;
 
 extern UsageOptions *usage_get_options(Oid foreigntableid);
@@ -328,9 +377,13 @@ extern void usage_classify_clause(PlannerInfo *root, RelOptInfo *baserel,
 extern bool usage_param_supplied(const UsageEndpoint *ep, UsageOptions *opts,
 								 List *conds, int param);
 extern List *usage_conds_to_list(List *conds);
-extern bool usage_const_date_range(List *conds, List *exprs, int param,
-								   int64 *start_ms, int64 *end_ms, bool *has_end,
-								   bool *empty);
+extern bool usage_const_range(const UsageParamDef *def, List *conds,
+							  List *exprs, int param, char **from_text,
+							  char **to_text, bool *empty);
+extern char *usage_format_time(int64 usecs, UsageTimeFormat format);
+extern char *usage_time_value_text(const UsageParamDef *def, Datum d,
+								   Oid typid, Oid coltype,
+								   const char *colname, int64 *ms);
 extern int64 usage_datum_to_epoch_ms(Datum d, Oid typid, const char *colname);
 extern Datum usage_coerce_point_in_time(Datum d, Oid from, Oid to);
 extern int	usage_distinct_elements(Datum array, Oid *elemtype, Datum **elems,
@@ -353,13 +406,17 @@ typedef struct UsageValueSet
 	bool		sent;			/* false: the request does not carry it */
 	int			nvalues;
 	UsageValue *values;
-	/* DATE_RANGE only: bounds in days since 1970-01-01, inclusive */
+	/*
+	 * TIME_RANGE only: the bounds the range clauses give, inclusive, in days
+	 * since 1970-01-01 on a date column, else in microseconds since
+	 * 1970-01-01 (UTC); and what is sent for them (NULL: not sent).
+	 */
 	bool		has_low;
 	bool		has_high;
-	int64		low_day;
-	int64		high_day;
-	int64		start_ms;		/* what is sent: [start_ms, end_ms) */
-	int64		end_ms;
+	int64		low;
+	int64		high;
+	char	   *from_text;
+	char	   *to_text;
 } UsageValueSet;
 
 extern UsageValueSet *usage_evaluate_params(const UsageEndpoint *ep,
@@ -491,6 +548,15 @@ extern char *usage_redact_secrets(const char *s, size_t len, size_t *outlen);
 extern const UsageBearerSource *usage_auth_bearer(UsageOptions *opts,
 												  UsageHttpStats *stats);
 
+/* certificate login (jwt.c) */
+extern void usage_check_client_certificate(const char *cert_pem,
+										   const char *key_pem,
+										   const char *passphrase);
+extern char *usage_client_assertion(const char *cert_pem, const char *key_pem,
+									const char *passphrase,
+									const char *client_id,
+									const char *audience);
+
 /* ----------------------------------------------------------------
  *		JSON to rows (json_tuple.c)
  * ----------------------------------------------------------------
@@ -507,7 +573,7 @@ typedef struct UsageParseResult
 } UsageParseResult;
 
 extern void usage_parse_response(const char *body, size_t len,
-								 const char *items_key,
+								 const UsageEndpoint *ep,
 								 UsageColumn *cols, int natts,
 								 usage_item_callback callback, void *arg,
 								 UsageParseResult *result);
