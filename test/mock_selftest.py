@@ -496,7 +496,8 @@ def test_faults(c, port):
     check("config: unknown key -> 400", st == 400, b)
     c.ctl("POST", "reset")
     check("config: reset restores defaults", c.ctl("GET", "config")[2] == {
-        "avepoint_rows": 10, "latency_ms": 0, "token_ttl": 3600, "nextlink_style": "empty"})
+        "avepoint_rows": 10, "latency_ms": 0, "token_ttl": 3600, "nextlink_style": "empty",
+        "nextlink_form": "absolute"})
 
 
 def test_log_and_mockctl(c, port):

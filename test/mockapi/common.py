@@ -33,6 +33,9 @@ CONSUMABLE_NAMES = {"RU": "Robot Units", "AIU": "AI Units", "PLTU": "Platform Un
 SERVICES = ("Orchestrator", "Apps", "Document Understanding")
 
 NEXTLINK_STYLES = ("empty", "absent", "null")
+# how a nextLink is written: "absolute" http(s)://host/path?query, "relative"
+# /path?query (a path-absolute reference), "query" ?query (resolve against the request URL)
+NEXTLINK_FORMS = ("absolute", "relative", "query")
 
 # Namespace for the deterministic GUIDs of the demo dataset (uuid5, SHA-1 based).
 DEMO_NS = uuid.UUID("6d6f636b-0000-4000-8000-75736167652d")

@@ -24,7 +24,7 @@ import time
 import traceback
 import urllib.parse
 
-from . import avepoint, oauth, uipath
+from . import avepoint, avepoint_family, oauth, uipath
 from .avepoint import CLOUDFLOWS_PATH, next_link
 from .common import (DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_ORG_ID, DEFAULT_TOKEN,
                      MAX_BODY, Request, Resp, error_resp, mask_secret, media_type, parse_json)
@@ -43,7 +43,8 @@ UIPATH_RE = re.compile(r"^/lease_/api/usage/([^/]+)/tenants/(%s)$" % "|".join(ui
 def route(path):
     """(kind, error style, allowed method, path argument) for a request path.
 
-    kind is "token", "uipath", "cloudflows" or None (unknown route)."""
+    kind is "token", "uipath", "cloudflows", "avepoint" (the family of
+    avepoint_family.py) or None (unknown route)."""
     if path in TOKEN_ROUTES:
         return "token", "oauth", "POST", TOKEN_ROUTES[path]
     m = UIPATH_RE.match(path)
@@ -51,6 +52,9 @@ def route(path):
         return "uipath", "uipath", "POST", (urllib.parse.unquote(m.group(1)), m.group(2))
     if path == CLOUDFLOWS_PATH:
         return "cloudflows", "avepoint", "GET", None
+    m = avepoint_family.match(path)
+    if m:
+        return "avepoint", "avepoint", "GET", m
     style = "uipath" if path.startswith(("/lease_", "/identity_")) else "avepoint"
     return None, style, None, None
 
@@ -260,8 +264,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 req = self._request(path, query, body)
                 resp = self._handle_route(kind, style, allowed, arg, req,
                                           bool(action.get("endless_pages")))
+                form = state.get_config()["nextlink_form"]
                 apply_response_faults(resp, action, query,
-                                      lambda q, offset: next_link(self._origin(), q, offset))
+                                      lambda q, offset: next_link(self._origin(), q, offset,
+                                                                  path, form))
             if "retry_after" in action:
                 resp.headers.append(("Retry-After", str(action["retry_after"])))
             for k, v in action.get("headers", {}).items():
@@ -298,6 +304,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return refused
         if kind == "uipath":
             return uipath.usage(req, arg[0], arg[1], state.org_id, state.dataset)
+        if kind == "avepoint":
+            return avepoint_family.endpoint(req, arg[0], arg[1], state.dataset, state.get_config(),
+                                            self._origin(), endless)
         return avepoint.cloudflows(req, state.dataset, state.get_config(), self._origin(), endless)
 
     def _origin(self):

@@ -6,7 +6,7 @@ import secrets
 import threading
 import time
 
-from .common import DEFAULT_TOKEN, MAX_AVEPOINT_ROWS, NEXTLINK_STYLES
+from .common import DEFAULT_TOKEN, MAX_AVEPOINT_ROWS, NEXTLINK_FORMS, NEXTLINK_STYLES
 from .faults import FaultRule
 
 
@@ -22,7 +22,8 @@ class MockState:
         self.org_id = args.org_id
         self.tls = bool(args.tls_cert)
         self.defaults = {"avepoint_rows": dataset.default_avepoint_rows, "latency_ms": 0,
-                         "token_ttl": 3600, "nextlink_style": "empty"}
+                         "token_ttl": 3600, "nextlink_style": "empty",
+                         "nextlink_form": "absolute"}
         self.config = dict(self.defaults)
         self.log = []
         self.seq = 0
@@ -60,6 +61,9 @@ class MockState:
             if key == "nextlink_style":
                 if value not in NEXTLINK_STYLES:
                     raise ValueError("nextlink_style must be one of: %s" % ", ".join(NEXTLINK_STYLES))
+            elif key == "nextlink_form":
+                if value not in NEXTLINK_FORMS:
+                    raise ValueError("nextlink_form must be one of: %s" % ", ".join(NEXTLINK_FORMS))
             else:
                 limit = MAX_AVEPOINT_ROWS if key == "avepoint_rows" else 10 ** 9
                 if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
