@@ -1,6 +1,7 @@
 """The datasets the mock serves: "test" (the regression tests are written
 against it) and "demo" (make demo).  A dataset has `tenants` (UiPath: id ->
-Tenant with its folders), the AvePoint cloudflows rows:
+Tenant with its folders, plus `allocations`: id -> allocated units or None,
+for the consumption summaries), the AvePoint cloudflows rows:
 av_limit(configured), av_row(i), av_select(total, flow_id, tenant) -> a
 sequence of row indexes, and the rest of the AvePoint Power Platform family
 (test/mockapi/avepoint_family.py): `pp_flows` [(flowId, tenant)],
@@ -151,6 +152,7 @@ class TestDataset:
                 folders.append(Folder(key(prefix, k), fname,
                                       key(prefix, parent) if parent else None, k, k))
             self.tenants[tid] = Tenant(tid, tname, folders)
+        self.allocations = {t2: 1000, t3: None}
 
         # the Power Platform family: flows 1..5 whatever avepoint_rows says
         self.pp_flows = [("flow-%04d" % j, self._tenant_of_flow(j - 1)) for j in range(1, 6)]
@@ -277,6 +279,9 @@ class DemoDataset:
                 conn = pool[tenant][(f + 5 * c) % 20]
                 self.rows.append((flow_id, env, conn, tenant))
         self.default_avepoint_rows = len(self.rows)
+        self.allocations = {"22222222-2222-2222-2222-222222222222": 5000,
+                            "33333333-3333-3333-3333-333333333333": 1000,
+                            "44444444-4444-4444-4444-444444444444": None}
 
         # the Power Platform family
         self.pp_flows = [(flow_id, tenant) for flow_id, tenant, _, _ in self.flows]

@@ -38,18 +38,23 @@ from .state import MockState
 
 TOKEN_ROUTES = {"/identity_/connect/token": "uipath", "/connect/token": "avepoint"}
 UIPATH_RE = re.compile(r"^/lease_/api/usage/([^/]+)/tenants/(%s)$" % "|".join(uipath.ENDPOINTS))
+SUMMARY_RE = re.compile(r"^/lease_/api/usage/([^/]+)/tenants/(?:([^/]+)/)?consumption-summary$")
 
 
 def route(path):
     """(kind, error style, allowed method, path argument) for a request path.
 
-    kind is "token", "uipath", "cloudflows", "avepoint" (the family of
-    avepoint_family.py) or None (unknown route)."""
+    kind is "token", "uipath", "summary", "cloudflows", "avepoint" (the
+    family of avepoint_family.py) or None (unknown route)."""
     if path in TOKEN_ROUTES:
         return "token", "oauth", "POST", TOKEN_ROUTES[path]
     m = UIPATH_RE.match(path)
     if m:
         return "uipath", "uipath", "POST", (urllib.parse.unquote(m.group(1)), m.group(2))
+    m = SUMMARY_RE.match(path)
+    if m:
+        tenant = urllib.parse.unquote(m.group(2)) if m.group(2) is not None else None
+        return "summary", "uipath", "POST", (urllib.parse.unquote(m.group(1)), tenant)
     if path == CLOUDFLOWS_PATH:
         return "cloudflows", "avepoint", "GET", None
     m = avepoint_family.match(path)
@@ -304,6 +309,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return refused
         if kind == "uipath":
             return uipath.usage(req, arg[0], arg[1], state.org_id, state.dataset)
+        if kind == "summary":
+            return uipath.summary(req, arg[0], arg[1], state.org_id, state.dataset)
         if kind == "avepoint":
             return avepoint_family.endpoint(req, arg[0], arg[1], state.dataset, state.get_config(),
                                             self._origin(), endless)
