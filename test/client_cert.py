@@ -13,11 +13,14 @@ paths, one a line.  As a module:
   thumbprints(cert_path) -> (x5t, kid)     base64url SHA-1 of the DER, upper-case hex
   sign_assertion(key_path, cert_path, client_id, aud, jti=None, now=None,
                  passphrase=None, **overrides) -> the JWT (str)
+  sign_jwt(key_path, header, claims, passphrase=None) -> the JWT (str)
 
 sign_assertion builds the header {alg RS256, typ JWT, x5t, kid} and the claims
 {iss, sub = client_id, aud, jti (default a fresh random one), iat = nbf = now,
 exp = now + 300}; an override replaces a header field (alg, typ, x5t, kid) or
-a claim (anything else), None removes it.  The signature is openssl's
+a claim (anything else), None removes it; sign_jwt signs any header and
+claims as given (for a claim set sign_assertion cannot make, such as one
+without jti).  The signature is openssl's
 SHA-256 signature with the key (RSA PKCS#1 v1.5; DER ECDSA for an EC key),
 whatever `alg` says.  Standard library + openssl only.
 """
@@ -121,6 +124,12 @@ def sign_assertion(key_path, cert_path, client_id, aud, jti=None, now=None, pass
             target.pop(name, None)
         else:
             target[name] = value
+    return sign_jwt(key_path, header, claims, passphrase)
+
+
+def sign_jwt(key_path, header, claims, passphrase=None):
+    """header.claims.signature: the two JSON objects as given (compact JSON,
+    base64url without padding), signed with openssl dgst -sha256 -sign."""
     signing_input = "%s.%s" % (b64url(json.dumps(header, separators=(",", ":")).encode()),
                                b64url(json.dumps(claims, separators=(",", ":")).encode()))
     tmp = tempfile.mkdtemp(prefix="client_jwt.")

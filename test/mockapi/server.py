@@ -174,7 +174,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     if secret in shown:
                         shown[secret] = "***"
                 return shown, form
-            return re.sub(r"((?:^|&)client_(?:secret|assertion)=)[^&]*", r"\1***", text), None
+            return re.sub(r"(client_(?:secret|assertion)=)[^&]*", r"\1***", text), None
         try:
             parsed = parse_json(body)
         except ValueError:
