@@ -13,6 +13,10 @@ certificate from a private CA needs that CA: MOCK_CA_FILE=ca.pem (PEM bundle).
   mockctl.py fault PRESET PATH_REGEX [VALUE] [--skip N] [--times N | --always]
                                     add the rule a named preset builds (below)
   mockctl.py revoke                 revoke every issued OAuth2 token
+  mockctl.py register-cert CLIENT_ID CERT_PEM_FILE
+                                    register a client certificate for the JWT
+                                    client assertion (certificate login);
+                                    prints its x5t thumbprint
   mockctl.py requests [--path-substr S] [--all] [--sorted] [--faults]
                                     one line per request since the last reset:
                                     METHOD /path?query  BODY  -> STATUS
@@ -51,8 +55,8 @@ Fault presets: each builds one rule {"match": {"path_regex": PATH_REGEX},
 
 e.g. `mockctl.py fault status cloudflows 500 --skip 2 --always`.
 
-reset/config/fault/revoke print nothing on success; any failure prints a
-message on stderr and exits with status 1.
+reset/config/fault/revoke print nothing on success (register-cert prints the
+x5t); any failure prints a message on stderr and exits with status 1.
 """
 
 import argparse
@@ -132,6 +136,14 @@ class MockClient:
 
     def requests(self):
         return self("GET", "/_mock/requests")["requests"]
+
+    def register_cert(self, client_id, pem_text):
+        """Register a client certificate (PEM text); returns its x5t."""
+        return self("POST", "/_mock/client_certs",
+                    {"client_id": client_id, "certificate": pem_text})["x5t"]
+
+    def client_certs(self):
+        return self("GET", "/_mock/client_certs")["client_certs"]
 
 
 call = MockClient()
@@ -285,6 +297,9 @@ def main(argv=None):
     sp = sub.add_parser("fault", help="add a fault rule (JSON object or array, or PRESET PATH_REGEX ...)")
     sp.add_argument("spec", nargs=argparse.REMAINDER)
     sub.add_parser("revoke", help="revoke all issued OAuth2 tokens")
+    sp = sub.add_parser("register-cert", help="register a client certificate; prints its x5t")
+    sp.add_argument("client_id")
+    sp.add_argument("cert_file")
     sp = sub.add_parser("requests", help="list requests since the last reset")
     sp.add_argument("--path-substr", help="only requests whose path contains this")
     sp.add_argument("--all", action="store_true", help="include token requests")
@@ -311,6 +326,13 @@ def main(argv=None):
             call("POST", "/_mock/faults", fault_payload(args.spec))
         elif args.cmd == "revoke":
             call("POST", "/_mock/revoke_tokens")
+        elif args.cmd == "register-cert":
+            try:
+                with open(args.cert_file, encoding="utf-8") as f:
+                    pem = f.read()
+            except (OSError, UnicodeDecodeError) as e:
+                raise CtlError("register-cert: %s" % e) from None
+            print(call.register_cert(args.client_id, pem))
         elif args.cmd == "requests":
             org_id, recs = api_requests(args.path_substr, include_tokens=args.all)
             lines = [format_request(r, org_id, args.faults) for r in recs]

@@ -33,6 +33,9 @@ CONSUMABLE_NAMES = {"RU": "Robot Units", "AIU": "AI Units", "PLTU": "Platform Un
 SERVICES = ("Orchestrator", "Apps", "Document Understanding")
 
 NEXTLINK_STYLES = ("empty", "absent", "null")
+# how a nextLink is written: "absolute" http(s)://host/path?query, "relative"
+# /path?query (a path-absolute reference), "query" ?query (resolve against the request URL)
+NEXTLINK_FORMS = ("absolute", "relative", "query")
 
 # Namespace for the deterministic GUIDs of the demo dataset (uuid5, SHA-1 based).
 DEMO_NS = uuid.UUID("6d6f636b-0000-4000-8000-75736167652d")
@@ -143,17 +146,19 @@ class Resp:
     """A response before it is sent: faults may still change it.
 
     `payload` is a JSON value (serialized at send time) unless `raw` (bytes) is
-    set; `items_key` names the array of items in `payload` (for item faults).
+    set; `items_key` names the array of items in `payload` (for item faults);
+    `log_fields` are added to the request's log record (e.g. assertion_error).
     """
 
     def __init__(self, status, payload=None, raw=None, content_type="application/json",
-                 headers=None, items_key=None):
+                 headers=None, items_key=None, log_fields=None):
         self.status = status
         self.payload = payload
         self.raw = raw
         self.content_type = content_type
         self.headers = list(headers or [])
         self.items_key = items_key
+        self.log_fields = dict(log_fields or {})
 
     def body(self):
         if self.raw is not None:

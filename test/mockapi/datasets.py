@@ -1,14 +1,55 @@
 """The datasets the mock serves: "test" (the regression tests are written
 against it) and "demo" (make demo).  A dataset has `tenants` (UiPath: id ->
-Tenant with its folders) and the AvePoint rows: av_limit(configured),
-av_row(i), av_select(total, flow_id, tenant) -> a sequence of row indexes.
+Tenant with its folders, plus `allocations`: id -> allocated units or None,
+for the consumption summaries), the AvePoint cloudflows rows:
+av_limit(configured), av_row(i), av_select(total, flow_id, tenant) -> a
+sequence of row indexes, and the rest of the AvePoint Power Platform family
+(test/mockapi/avepoint_family.py): `pp_flows` [(flowId, tenant)],
+`pp_apps` [(appId, displayName, tenant)], `pp_environments` [(item, tenant)],
+`pp_connections` [(item, tenant)] and PP_USERS (the same in both datasets).
 """
 
+import datetime
 import re
 import uuid
 from decimal import Decimal
 
 from .common import DEMO_NS
+
+
+def demo_guid(name):
+    return str(uuid.uuid5(DEMO_NS, name))
+
+
+# Power Platform users, 4 per tenant (both datasets): (id, displayName, userPrincipalName)
+PP_USERS = {
+    tenant: [(demo_guid("user/" + upn.lower()), name, upn)
+             for name, upn in ((n, "%s@%s.com" % (n.split()[0] + n.split()[1][0], tenant))
+                               for n in names)]
+    for tenant, names in (
+        ("contoso", ("Adele Vance", "Megan Bowen", "Lee Gu", "Nestor Wilke")),
+        ("fabrikam", ("Alex Wilber", "Diego Siciliani", "Isaiah Langer", "Johanna Lorenz")))
+}
+PP_TENANTS = ("contoso", "fabrikam")
+# connection c (1-based position in the list): connector (c-1) % 4
+PP_CONNECTORS = (("shared_office365", "Office 365 Outlook"),
+                 ("shared_sharepointonline", "SharePoint"),
+                 ("shared_commondataserviceforapps", "Microsoft Dataverse"),
+                 ("shared_teams", "Microsoft Teams"))
+
+
+def pp_connection(c, conn_id, tenant, env_id, env_name):
+    """Connection number c (1-based) of a dataset: the formulas of test/MOCK.md."""
+    users = PP_USERS[tenant]
+    owners = [users[(c - 1) % 4]] + ([users[c % 4]] if c % 3 == 0 else [])
+    connector, cname = PP_CONNECTORS[(c - 1) % 4]
+    created = datetime.datetime(2024, 1, 1, 8, 30) + datetime.timedelta(days=7 * (c - 1))
+    return {"id": conn_id, "displayName": "%s %d" % (cname, c), "connector": connector,
+            "environment": {"id": env_id, "displayName": env_name},
+            "owners": [{"id": u[0], "displayName": u[1]} for u in owners],
+            "status": "Error" if c % 4 == 0 else "Connected",
+            "createdTime": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "isShared": c % 2 == 0}
 
 
 class Folder:
@@ -111,6 +152,26 @@ class TestDataset:
                 folders.append(Folder(key(prefix, k), fname,
                                       key(prefix, parent) if parent else None, k, k))
             self.tenants[tid] = Tenant(tid, tname, folders)
+        self.allocations = {t2: 1000, t3: None}
+
+        # the Power Platform family: flows 1..5 whatever avepoint_rows says
+        self.pp_flows = [("flow-%04d" % j, self._tenant_of_flow(j - 1)) for j in range(1, 6)]
+        self.pp_apps = [("app-0001", "Expense Tracker", "contoso"),
+                        ("app-0002", "Field Inspection", "contoso"),
+                        ("app-0003", "Leave Requests", "fabrikam")]
+        envs = [("env-01", "Contoso Default", "unitedstates", "Default", "contoso"),
+                ("env-02", "Fabrikam Default", "europe", "Default", "fabrikam"),
+                ("env-03", "Contoso Production", "unitedstates", "Production", "contoso"),
+                ("env-04", "Fabrikam Sandbox", "europe", "Sandbox", "fabrikam")]
+        self.pp_environments = [({"id": e, "displayName": n, "region": r, "type": t}, ten)
+                                for e, n, r, t, ten in envs]
+        # connection c: pair p = (c-1) // 2, tenant contoso for even p, environment env-0(p+1)
+        self.pp_connections = []
+        for c in range(1, 9):
+            p = (c - 1) // 2
+            env = envs[p]
+            self.pp_connections.append((pp_connection(c, "conn-%05d" % c, env[4], env[0], env[1]),
+                                        env[4]))
 
     # AvePoint rows: row i belongs to flow j = i // 2 (two connections per flow)
     @staticmethod
@@ -218,6 +279,29 @@ class DemoDataset:
                 conn = pool[tenant][(f + 5 * c) % 20]
                 self.rows.append((flow_id, env, conn, tenant))
         self.default_avepoint_rows = len(self.rows)
+        self.allocations = {"22222222-2222-2222-2222-222222222222": 5000,
+                            "33333333-3333-3333-3333-333333333333": 1000,
+                            "44444444-4444-4444-4444-444444444444": None}
+
+        # the Power Platform family
+        self.pp_flows = [(flow_id, tenant) for flow_id, tenant, _, _ in self.flows]
+        self.pp_apps = [(guid("app/%02d" % k), name, tenant) for k, (name, tenant) in enumerate(
+            (("Expense Tracker", "contoso"), ("Field Inspection", "contoso"),
+             ("Leave Requests", "fabrikam"), ("Asset Checkout", "contoso")))]
+        env_names = {}
+        self.pp_environments = []
+        for tenant, region in (("contoso", "unitedstates"), ("fabrikam", "europe")):
+            for env, kind in zip(self.environments[tenant], ("Default", "Production")):
+                env_names[env] = "%s %s" % (tenant.capitalize(), kind)
+                self.pp_environments.append(({"id": env, "displayName": env_names[env],
+                                              "region": region, "type": kind}, tenant))
+        # the first 4 distinct connections of each tenant, in row order
+        picked = []
+        for flow_id, env, conn, tenant in self.rows:
+            if conn not in [p[0] for p in picked] and sum(p[2] == tenant for p in picked) < 4:
+                picked.append((conn, env, tenant))
+        self.pp_connections = [(pp_connection(c, conn, tenant, env, env_names[env]), tenant)
+                               for c, (conn, env, tenant) in enumerate(picked, start=1)]
 
     def av_limit(self, configured):
         return min(configured, len(self.rows))
@@ -248,8 +332,27 @@ def describe(dataset):
             out.append("| `%s` | %s | %s | %s | %d |" % (f.key, f.name, parent, f.weight, f.procs))
         out.append("")
     if isinstance(dataset, DemoDataset):
-        out.append("| flowId | tenant | environmentId | connections |")
-        out.append("|---|---|---|---|")
-        for flow_id, tenant, env, n in dataset.flows:
-            out.append("| `%s` | %s | `%s` | %d |" % (flow_id, tenant, env, n))
+        out.append("| j | flowId | tenant | environmentId | connections |")
+        out.append("|---|---|---|---|---|")
+        for j, (flow_id, tenant, env, n) in enumerate(dataset.flows, start=1):
+            out.append("| %d | `%s` | %s | `%s` | %d |" % (j, flow_id, tenant, env, n))
+        out.append("")
+    out.append("| k | appId | displayName | tenant |")
+    out.append("|---|---|---|---|")
+    for k, (app_id, name, tenant) in enumerate(dataset.pp_apps, start=1):
+        out.append("| %d | `%s` | %s | %s |" % (k, app_id, name, tenant))
+    out.append("")
+    out.append("| environment id | displayName | region | type | tenant |")
+    out.append("|---|---|---|---|---|")
+    for e, tenant in dataset.pp_environments:
+        out.append("| `%s` | %s | %s | %s | %s |" % (e["id"], e["displayName"], e["region"],
+                                                    e["type"], tenant))
+    out.append("")
+    out.append("| c | connection id | tenant | environment | connector | owners | status | isShared |")
+    out.append("|---|---|---|---|---|---|---|---|")
+    for c, (item, tenant) in enumerate(dataset.pp_connections, start=1):
+        out.append("| %d | `%s` | %s | %s | %s | %s | %s | %s |" % (
+            c, item["id"], tenant, item["environment"]["displayName"], item["connector"],
+            ", ".join(o["displayName"] for o in item["owners"]), item["status"],
+            "true" if item["isShared"] else "false"))
     return "\n".join(out)

@@ -7,6 +7,7 @@ log, and the control interface under /_mock/ (no auth, not logged):
   GET|POST /_mock/config      read / merge the config
   GET|POST|DELETE /_mock/faults   list / add / clear fault rules
   POST /_mock/revoke_tokens   revoke every issued OAuth2 token
+  GET|POST /_mock/client_certs   list / register client certificates
   GET  /_mock/health          {"ok": true, "dataset": ..., "tls": ...}
 """
 
@@ -24,7 +25,7 @@ import time
 import traceback
 import urllib.parse
 
-from . import avepoint, oauth, uipath
+from . import avepoint, avepoint_family, certs, oauth, uipath
 from .avepoint import CLOUDFLOWS_PATH, next_link
 from .common import (DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_ORG_ID, DEFAULT_TOKEN,
                      MAX_BODY, Request, Resp, error_resp, mask_secret, media_type, parse_json)
@@ -38,19 +39,28 @@ from .state import MockState
 
 TOKEN_ROUTES = {"/identity_/connect/token": "uipath", "/connect/token": "avepoint"}
 UIPATH_RE = re.compile(r"^/lease_/api/usage/([^/]+)/tenants/(%s)$" % "|".join(uipath.ENDPOINTS))
+SUMMARY_RE = re.compile(r"^/lease_/api/usage/([^/]+)/tenants/(?:([^/]+)/)?consumption-summary$")
 
 
 def route(path):
     """(kind, error style, allowed method, path argument) for a request path.
 
-    kind is "token", "uipath", "cloudflows" or None (unknown route)."""
+    kind is "token", "uipath", "summary", "cloudflows", "avepoint" (the
+    family of avepoint_family.py) or None (unknown route)."""
     if path in TOKEN_ROUTES:
         return "token", "oauth", "POST", TOKEN_ROUTES[path]
     m = UIPATH_RE.match(path)
     if m:
         return "uipath", "uipath", "POST", (urllib.parse.unquote(m.group(1)), m.group(2))
+    m = SUMMARY_RE.match(path)
+    if m:
+        tenant = urllib.parse.unquote(m.group(2)) if m.group(2) is not None else None
+        return "summary", "uipath", "POST", (urllib.parse.unquote(m.group(1)), tenant)
     if path == CLOUDFLOWS_PATH:
         return "cloudflows", "avepoint", "GET", None
+    m = avepoint_family.match(path)
+    if m:
+        return "avepoint", "avepoint", "GET", m
     style = "uipath" if path.startswith(("/lease_", "/identity_")) else "avepoint"
     return None, style, None, None
 
@@ -160,10 +170,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if media_type(self.headers.get("Content-Type")) == "application/x-www-form-urlencoded":
                 form = dict(urllib.parse.parse_qsl(text, keep_blank_values=True))
                 shown = dict(form)
-                if "client_secret" in shown:
-                    shown["client_secret"] = "***"
+                for secret in ("client_secret", "client_assertion"):
+                    if secret in shown:
+                        shown[secret] = "***"
                 return shown, form
-            return re.sub(r"(client_secret=)[^&]*", r"\1***", text), None
+            return re.sub(r"(client_(?:secret|assertion)=)[^&]*", r"\1***", text), None
         try:
             parsed = parse_json(body)
         except ValueError:
@@ -260,8 +271,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 req = self._request(path, query, body)
                 resp = self._handle_route(kind, style, allowed, arg, req,
                                           bool(action.get("endless_pages")))
+                rec.update(resp.log_fields)
+                form = state.get_config()["nextlink_form"]
                 apply_response_faults(resp, action, query,
-                                      lambda q, offset: next_link(self._origin(), q, offset))
+                                      lambda q, offset: next_link(self._origin(), q, offset,
+                                                                  path, form))
             if "retry_after" in action:
                 resp.headers.append(("Retry-After", str(action["retry_after"])))
             for k, v in action.get("headers", {}).items():
@@ -292,12 +306,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               code="invalid_request" if style == "oauth" else None,
                               headers=[("Allow", allowed)])
         if kind == "token":
-            return oauth.token(req, state.client_id, state.client_secret, state.issue_token)
+            policy = oauth.AssertionPolicy(self._origin() + req.path, state.cert_for, state.use_jti)
+            return oauth.token(req, state.client_id, state.client_secret, state.issue_token, policy)
         refused = oauth.bearer_error(req, style, state.token_valid)
         if refused is not None:
             return refused
         if kind == "uipath":
             return uipath.usage(req, arg[0], arg[1], state.org_id, state.dataset)
+        if kind == "summary":
+            return uipath.summary(req, arg[0], arg[1], state.org_id, state.dataset)
+        if kind == "avepoint":
+            return avepoint_family.endpoint(req, arg[0], arg[1], state.dataset, state.get_config(),
+                                            self._origin(), endless)
         return avepoint.cloudflows(req, state.dataset, state.get_config(), self._origin(), endless)
 
     def _origin(self):
@@ -338,6 +358,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               "POST": lambda: {"ids": state.add_faults(payload_in())},
                               "DELETE": lambda: (state.clear_faults(), {"ok": True})[1]},
             "/_mock/revoke_tokens": {"POST": lambda: {"revoked": state.revoke_tokens()}},
+            "/_mock/client_certs": {"GET": lambda: {"client_certs": state.list_certs()},
+                                    "POST": lambda: register_cert(state, payload_in())},
             "/_mock/health": {"GET": lambda: {"ok": True, "dataset": state.dataset.name,
                                               "tls": state.tls}},
         }
@@ -362,6 +384,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except (ConnectionError, OSError):
             self.close_connection = True
 
+
+
+def register_cert(state, spec):
+    """POST /_mock/client_certs {"client_id", "certificate": PEM text}: ValueError
+    (a 400) when the body is wrong or openssl cannot read the certificate."""
+    if not isinstance(spec, dict) or set(spec) != {"client_id", "certificate"}:
+        raise ValueError('expected {"client_id": "...", "certificate": "<PEM>"}')
+    if not isinstance(spec["client_id"], str) or not spec["client_id"]:
+        raise ValueError("client_id must be a non-empty string")
+    cert = certs.load_certificate(spec["client_id"], spec["certificate"])   # CertError: ValueError
+    state.register_cert(cert)
+    return {"ok": True, "x5t": cert.x5t}
 
 
 # --------------------------------------------------------------------------
@@ -412,6 +446,8 @@ def parse_args(argv):
     p.add_argument("--client-id", default=DEFAULT_CLIENT_ID)
     p.add_argument("--client-secret", default=DEFAULT_CLIENT_SECRET)
     p.add_argument("--org-id", default=DEFAULT_ORG_ID, help="the UiPath organization id")
+    p.add_argument("--client-cert", action="append", default=[], metavar="CLIENT_ID=PEMFILE",
+                   help="register a client certificate for the JWT client assertion (repeatable)")
     p.add_argument("--log-file", help="append every request (JSON lines) and errors here")
     p.add_argument("--tls-cert", help="PEM certificate: serve HTTPS")
     p.add_argument("--tls-key", help="PEM private key for --tls-cert")
@@ -420,6 +456,16 @@ def parse_args(argv):
     if bool(args.tls_cert) != bool(args.tls_key):
         p.error("--tls-cert and --tls-key go together")
     args.token = [DEFAULT_TOKEN] + (args.token or [])
+    args.client_certs = []
+    for spec in args.client_cert:
+        client_id, sep, pem_file = spec.partition("=")
+        if not sep or not client_id or not pem_file:
+            p.error("--client-cert wants CLIENT_ID=PEMFILE, got %r" % spec)
+        try:
+            with open(pem_file, encoding="utf-8") as f:
+                args.client_certs.append(certs.load_certificate(client_id, f.read()))
+        except (OSError, UnicodeDecodeError, certs.CertError) as e:
+            p.error("--client-cert %s: %s" % (spec, e))
     return args
 
 
@@ -434,6 +480,8 @@ def main(argv=None):
         ssl_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ssl_context.load_cert_chain(args.tls_cert, args.tls_key)
     state = MockState(args, dataset)
+    for cert in args.client_certs:
+        state.register_cert(cert)
     server = MockServer((args.host, args.port), Handler, state, ssl_context)
     port = server.server_address[1]
 

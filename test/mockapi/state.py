@@ -1,4 +1,5 @@
-"""The mock's shared state: config, request log, fault rules, issued tokens."""
+"""The mock's shared state: config, request log, fault rules, issued tokens,
+client certificates and the client assertions' jtis seen."""
 
 import itertools
 import json
@@ -6,7 +7,7 @@ import secrets
 import threading
 import time
 
-from .common import DEFAULT_TOKEN, MAX_AVEPOINT_ROWS, NEXTLINK_STYLES
+from .common import DEFAULT_TOKEN, MAX_AVEPOINT_ROWS, NEXTLINK_FORMS, NEXTLINK_STYLES
 from .faults import FaultRule
 
 
@@ -22,13 +23,16 @@ class MockState:
         self.org_id = args.org_id
         self.tls = bool(args.tls_cert)
         self.defaults = {"avepoint_rows": dataset.default_avepoint_rows, "latency_ms": 0,
-                         "token_ttl": 3600, "nextlink_style": "empty"}
+                         "token_ttl": 3600, "nextlink_style": "empty",
+                         "nextlink_form": "absolute"}
         self.config = dict(self.defaults)
         self.log = []
         self.seq = 0
         self.faults = []
         self.fault_ids = itertools.count(1)
         self.issued = {}            # access token -> (expiry, monotonic seconds; scope)
+        self.jtis = set()           # client assertion jtis seen (cleared by reset)
+        self.client_certs = {}      # client id -> certs.ClientCert (kept by reset)
         self.conn_ids = itertools.count(1)
         self.log_file = open(args.log_file, "a", encoding="utf-8") if args.log_file else None
         self.log_file_lock = threading.Lock()
@@ -60,6 +64,9 @@ class MockState:
             if key == "nextlink_style":
                 if value not in NEXTLINK_STYLES:
                     raise ValueError("nextlink_style must be one of: %s" % ", ".join(NEXTLINK_STYLES))
+            elif key == "nextlink_form":
+                if value not in NEXTLINK_FORMS:
+                    raise ValueError("nextlink_form must be one of: %s" % ", ".join(NEXTLINK_FORMS))
             else:
                 limit = MAX_AVEPOINT_ROWS if key == "avepoint_rows" else 10 ** 9
                 if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
@@ -81,6 +88,7 @@ class MockState:
             self.fault_ids = itertools.count(1)
             self.config = dict(self.defaults)
             self.issued = {}
+            self.jtis = set()
 
     # -- tokens ---------------------------------------------------------------
 
@@ -102,6 +110,28 @@ class MockState:
                 del self.issued[token]
                 return False
             return True
+
+    def use_jti(self, jti):
+        """True the first time a client assertion's jti is seen (until a reset)."""
+        with self.lock:
+            if jti in self.jtis:
+                return False
+            self.jtis.add(jti)
+            return True
+
+    # -- client certificates (not cleared by reset) ------------------------------
+
+    def register_cert(self, cert):
+        with self.lock:
+            self.client_certs[cert.client_id] = cert
+
+    def cert_for(self, client_id):
+        with self.lock:
+            return self.client_certs.get(client_id)
+
+    def list_certs(self):
+        with self.lock:
+            return [{"client_id": c.client_id, "x5t": c.x5t} for c in self.client_certs.values()]
 
     def revoke_tokens(self):
         with self.lock:
