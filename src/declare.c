@@ -211,12 +211,17 @@ usage_check_declaration_option(DefElem *d)
 		if (strcmp(value, "GET") != 0 && strcmp(value, "POST") != 0)
 			bad_value(name, value, "Valid methods are GET and POST.");
 	}
-	else if (strcmp(name, "rows") == 0 || strcmp(name, "next_link") == 0)
+	else if (strcmp(name, "rows") == 0)
 	{
-		if (!usage_json_pointer_valid(value) ||
-			(value[0] == '\0' && strcmp(name, "next_link") == 0))
+		if (!usage_json_pointer_valid(value))
 			bad_value(name, value,
 					  "Give a JSON pointer (RFC 6901) such as '/items', or '' for the whole response.");
+	}
+	else if (strcmp(name, "next_link") == 0)
+	{
+		if (!usage_json_pointer_valid(value) || value[0] == '\0')
+			bad_value(name, value,
+					  "Give a JSON pointer (RFC 6901) to the next page's link, such as '/nextLink'.");
 	}
 	else if (strcmp(name, "paging") == 0)
 	{
@@ -418,6 +423,8 @@ add_column_param(DeclBuild *b, ColumnDecl *cd)
 		check_unique(b, cd, cd->param_to);
 
 	memset(def, 0, sizeof(UsageParamDef));
+	def->place = strcmp(b->ep->method, "GET") == 0 ?
+		USAGE_PLACE_QUERY : USAGE_PLACE_BODY;
 	def->key = cd->key;
 	def->format = format;
 	def->required = cd->required;
@@ -448,9 +455,6 @@ add_column_param(DeclBuild *b, ColumnDecl *cd)
 		def->whole_days = cd->typid == DATEOID;
 		def->narrows = 0.25;
 	}
-	if (def->place != USAGE_PLACE_PATH)
-		def->place = strcmp(b->ep->method, "GET") == 0 ?
-			USAGE_PLACE_QUERY : USAGE_PLACE_BODY;
 	b->nparams++;
 }
 
