@@ -49,7 +49,7 @@ DATA = usage_fdw--1.0.sql
 PGFILEDESC = "usage_fdw - foreign data wrapper for vendor usage APIs"
 
 # pg_regress suites, in order (sql/NAME.sql, expected/NAME.out)
-REGRESS = setup options endpoints types paging pushdown explain import join auth faults hostile http_trust ddl_security trust batchjoin trust3 search_path typos transport origins redaction declared summaries certlogin
+REGRESS = setup options endpoints types paging pushdown explain import join auth faults hostile http_trust ddl_security trust batchjoin trust3 search_path typos transport origins redaction declared summaries certlogin recipes
 
 CURL_CONFIG ?= curl-config
 PG_CPPFLAGS = -I$(srcdir)/src $(shell $(CURL_CONFIG) --cflags 2>/dev/null)
