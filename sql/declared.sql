@@ -316,3 +316,14 @@ SELECT count(*) AS user_days, count(DISTINCT user_principal_name) AS users,
        sum(activity_count) AS activity
   FROM powerbi_active_users WHERE day BETWEEN '2024-01-01' AND '2024-01-31';
 \! python3 test/mockctl.py requests
+
+-- parameter columns are the columns that say so: an echo column whose name is
+-- another column's response key takes nothing from it
+CREATE FOREIGN TABLE runs_by_id (
+  id        text OPTIONS (param 'flowId'),
+  run       text OPTIONS (json_key 'id'),
+  run_start timestamptz OPTIONS (json_key 'startTime', param_from 'fromDate', param_to 'toDate')
+) SERVER avepoint
+  OPTIONS (path '/smp/powerplatform/powerautomate/cloudflows/{flowId}/runs', rows '/runs');
+SELECT id, run, run_start FROM runs_by_id
+ WHERE id = 'flow-0002' AND run_start >= '2024-01-02 00:00+00' AND run_start < '2024-01-04 00:00+00';

@@ -73,9 +73,14 @@ usage_map_columns(Relation rel, const UsageEndpoint *ep, bool for_execution,
 		}
 		else
 		{
-			p = usage_find_param_by_key(ep, c->key);
-			if (p < 0 && c->alt_key)
-				p = usage_find_param_by_key(ep, c->alt_key);
+			if (ep->declared)
+				p = usage_find_param_by_key(ep, c->name);
+			else
+			{
+				p = usage_find_param_by_key(ep, c->key);
+				if (p < 0 && c->alt_key)
+					p = usage_find_param_by_key(ep, c->alt_key);
+			}
 			c->param = p;
 			c->kind = (p >= 0 && ep->params[p].echo) ? USAGE_COL_ECHO : USAGE_COL_RESPONSE;
 			if (p >= 0 && map[p] < 0)

@@ -45,7 +45,6 @@ typedef struct ColumnDecl
 {
 	const char *colname;
 	Oid			typid;
-	char	   *key;			/* the column's JSON key */
 	bool		has_json_key;
 	const char *param;
 	const char *param_from;
@@ -302,9 +301,9 @@ read_column(Oid relid, Form_pg_attribute att, ColumnDecl *cd)
 	ListCell   *lc;
 
 	memset(cd, 0, sizeof(ColumnDecl));
-	cd->colname = NameStr(att->attname);
+	cd->colname = pstrdup(NameStr(att->attname));
 	cd->typid = att->atttypid;
-	cd->key = usage_column_json_key(relid, att->attnum, &cd->has_json_key);
+	(void) usage_column_json_key(relid, att->attnum, &cd->has_json_key);
 	foreach(lc, GetForeignColumnOptions(relid, att->attnum))
 	{
 		DefElem    *d = (DefElem *) lfirst(lc);
@@ -425,7 +424,7 @@ add_column_param(DeclBuild *b, ColumnDecl *cd)
 	memset(def, 0, sizeof(UsageParamDef));
 	def->place = strcmp(b->ep->method, "GET") == 0 ?
 		USAGE_PLACE_QUERY : USAGE_PLACE_BODY;
-	def->key = cd->key;
+	def->key = cd->colname;		/* see usage_map_columns */
 	def->format = format;
 	def->required = cd->required;
 	def->narrows = 0.1;
@@ -627,7 +626,8 @@ usage_declared_endpoint(Oid relid, UsageProvider provider, List *table_options)
 	b.ep->example_where = example_where(&b, cols, ncols);
 	if (b.ep->example_where == NULL)
 		b.ep->example_where = "...";
-	table_close(rel, AccessShareLock);
+	/* the lock is kept until the end of the transaction, as the planner's */
+	table_close(rel, NoLock);
 	return b.ep;
 }
 
