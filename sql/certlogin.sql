@@ -68,6 +68,10 @@ SELECT count(*) FROM cert_flows WHERE flow_id = 'flow-0002';
 \! python3 test/mockctl.py tokens
 \! python3 -c "import json,os,urllib.request; r=[x for x in json.load(urllib.request.urlopen(os.environ['MOCK_URL']+'/_mock/requests'))['requests'] if x['path'].endswith('/token')]; print([x['status'] for x in r], [x.get('assertion_error') for x in r])"
 
+-- the same assertion twice: the token endpoint refuses the replay, which is
+-- why each token request above signed a new one
+\! python3 test/replay_assertion.py "$MOCK_URL/connect/token" "$CERTS/app.key" "$CERTS/app.crt" cert-app
+
 -- an encrypted key with its passphrase
 ALTER USER MAPPING FOR CURRENT_USER SERVER cert_ap
   OPTIONS (SET client_id 'cert-locked', SET client_certificate :'locked_cert',
