@@ -327,3 +327,38 @@ CREATE FOREIGN TABLE runs_by_id (
   OPTIONS (path '/smp/powerplatform/powerautomate/cloudflows/{flowId}/runs', rows '/runs');
 SELECT id, run, run_start FROM runs_by_id
  WHERE id = 'flow-0002' AND run_start >= '2024-01-02 00:00+00' AND run_start < '2024-01-04 00:00+00';
+
+-- a POST declaration: the built-in consumption_by_folder, declared; values go
+-- to a JSON body typed by their columns, {organizationId} comes from the
+-- server, and tenantId takes the built-in parameter's GUID check and binding
+CREATE FOREIGN TABLE by_folder_d (
+  tenant_id        text OPTIONS (param 'tenantId'),
+  start_date       timestamptz OPTIONS (param 'startDate', param_format 'epoch_ms', required 'true'),
+  end_date         timestamptz OPTIONS (param 'endDate', param_format 'epoch_ms', required 'true'),
+  consumable_code  text OPTIONS (param 'consumableCode', required 'true'),
+  by_owner         boolean OPTIONS (param 'aggregateByOwnership'),
+  folder_name      text,
+  consumed_by_self numeric
+) SERVER uipath
+  OPTIONS (path '/lease_/api/usage/{organizationId}/tenants/consumption-by-folder',
+           method 'POST', rows '/items');
+\! python3 test/mockctl.py reset
+SELECT d.folder_name, d.consumed_by_self, d.consumed_by_self = b.consumed_by_self AS same
+  FROM by_folder_d d
+  JOIN usage.consumption_by_folder b USING (tenant_id, start_date, end_date, consumable_code, folder_name)
+ WHERE d.tenant_id = '22222222-2222-2222-2222-222222222222' AND d.consumable_code = 'RU'
+   AND d.start_date = '2024-01-01 00:00+00' AND d.end_date = '2024-02-01 00:00+00'
+   AND d.by_owner AND NOT b.aggregate_by_ownership
+ ORDER BY 1;
+\! python3 test/mockctl.py requests
+SELECT explain_stable($$SELECT * FROM by_folder_d
+ WHERE tenant_id IN ('22222222-2222-2222-2222-222222222222', '33333333-3333-3333-3333-333333333333')
+   AND consumable_code = 'RU' AND start_date = '2024-01-01 00:00+00' AND end_date = '2024-02-01 00:00+00'$$);
+SELECT count(*) FROM by_folder_d
+ WHERE tenant_id = 'not-a-guid' AND consumable_code = 'RU'
+   AND start_date = '2024-01-01 00:00+00' AND end_date = '2024-02-01 00:00+00';
+SELECT count(*) FROM by_folder_d WHERE tenant_id = '22222222-2222-2222-2222-222222222222';
+ALTER FOREIGN TABLE by_folder_d OPTIONS (ADD tenant_id '33333333-3333-3333-3333-333333333333');
+SELECT folder_name, tenant_id FROM by_folder_d
+ WHERE consumable_code = 'RU' AND start_date = '2024-01-01 00:00+00' AND end_date = '2024-02-01 00:00+00'
+ ORDER BY 1;
