@@ -395,6 +395,18 @@ narrow_range(UsageValueSet *set, bool has_lo, int64 lo, bool has_hi, int64 hi)
 }
 
 /*
+ * "col op infinity": true when nothing can satisfy it (col > infinity, col =
+ * -infinity, ...); otherwise it is no bound at all.
+ */
+static bool
+infinite_bound_excludes_all(UsageCondOp op, int sign)
+{
+	return ((op == USAGE_OP_GE || op == USAGE_OP_GT) && sign > 0) ||
+		((op == USAGE_OP_LE || op == USAGE_OP_LT) && sign < 0) ||
+		op == USAGE_OP_EQ;
+}
+
+/*
  * Narrow the days of a range on a date column by one bound "col op value":
  * the days d whose start (in the comparison's frame, see bound_day)
  * satisfies the comparison.
@@ -409,11 +421,7 @@ apply_day_bound(UsageValueSet *set, UsageCondOp op, Datum d, Oid typid,
 
 	if (!bound_day(d, typid, coltype, &day, &exact, &sign))
 	{
-		/* infinite bound: no bound at all, or nothing can satisfy it */
-		if (((op == USAGE_OP_GE || op == USAGE_OP_GT) && sign > 0) ||
-			((op == USAGE_OP_LE || op == USAGE_OP_LT) && sign < 0) ||
-			op == USAGE_OP_EQ)
-			*empty = true;
+		*empty = *empty || infinite_bound_excludes_all(op, sign);
 		return;
 	}
 
@@ -490,10 +498,7 @@ apply_usecs_bound(UsageValueSet *set, UsageCondOp op, Datum d, Oid typid,
 
 	if (!bound_usecs(d, typid, coltype, &us, &margin, &sign))
 	{
-		if (((op == USAGE_OP_GE || op == USAGE_OP_GT) && sign > 0) ||
-			((op == USAGE_OP_LE || op == USAGE_OP_LT) && sign < 0) ||
-			op == USAGE_OP_EQ)
-			*empty = true;
+		*empty = *empty || infinite_bound_excludes_all(op, sign);
 		return;
 	}
 	if (op == USAGE_OP_EQ || op == USAGE_OP_GE || op == USAGE_OP_GT)

@@ -10,6 +10,8 @@
  *	module.c		_PG_init (settings, hooks) and the FDW handler
  *	option.c		option validation and the merged options of one scan
  *	catalog.c		the endpoint catalogue: every endpoint described as data
+ *	declare.c		a foreign table's own declaration of its endpoint, turned
+ *					into the same data
  *	columns.c		column to JSON key and parameter mapping
  *	pushdown.c		which WHERE clauses become request parameters, and their
  *					evaluation at execution time
@@ -21,6 +23,7 @@
  *					window, pages and nextLink, the parse into rows, totals
  *	request.c		URL, query string and JSON body of one request
  *	auth.c			bearer tokens: static, or OAuth2 client credentials (cached)
+ *	jwt.c			certificate login: the signed JWT client assertion
  *	http.c			libcurl multi interface driven by the backend's latch
  *	json_tuple.c	PostgreSQL's JSON parser turning response items into rows
  *	explain.c		EXPLAIN output
@@ -114,7 +117,8 @@ typedef enum UsagePaging
 
 typedef struct UsageParamDef
 {
-	const char *key;			/* column key that binds it, or NULL */
+	const char *key;			/* column key that binds it (of a declared
+								 * endpoint: the column's name), or NULL */
 	const char *api_name;		/* name in the request (TIME_RANGE: of the
 								 * lower bound, or NULL) */
 	const char *api_name_end;	/* TIME_RANGE only: name of the upper bound,
