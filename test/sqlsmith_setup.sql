@@ -209,6 +209,33 @@ CREATE TRIGGER keep BEFORE UPDATE ON smith.folders FOR EACH ROW EXECUTE FUNCTION
 CREATE TRIGGER keep BEFORE UPDATE ON smith.owners_ci FOR EACH ROW EXECUTE FUNCTION smith_keep_rows();
 REVOKE ALL ON FUNCTION smith_keep_rows() FROM PUBLIC;
 
+-- 5c. declared endpoints (path instead of endpoint): the cloud-flow endpoint
+--     declared, flow runs with a range parameter and a path parameter, and a
+--     view and a join that supply it
+CREATE FOREIGN TABLE smith.flows_declared (
+  flow_id text OPTIONS (param 'flowId', json_key 'flowId'), environment_id text,
+  connection_id text, tenant text OPTIONS (param 'tenant'))
+  SERVER avepoint OPTIONS (path '/smp/powerplatform/connectionusage/cloudflows',
+                           rows '/connectionUsageCloudFlows');
+CREATE FOREIGN TABLE smith.flow_runs (
+  flow_id text OPTIONS (param 'flowId'), run_id text OPTIONS (json_key 'id'),
+  run_start timestamptz OPTIONS (json_key 'startTime', param_from 'fromDate', param_to 'toDate'),
+  run_end timestamptz OPTIONS (json_key 'endTime'), duration numeric, state text,
+  tenant text OPTIONS (param 'tenant'))
+  SERVER avepoint OPTIONS (path '/smp/powerplatform/powerautomate/cloudflows/{flowId}/runs',
+                           rows '/runs', page_size '7');
+CREATE VIEW smith.runs_jan AS
+  SELECT * FROM smith.flow_runs
+   WHERE flow_id IN ('flow-0001', 'flow-0003') AND run_start >= '2024-01-01' AND run_start < '2024-02-01';
+CREATE VIEW smith.runs_of_owned AS
+  SELECT o.*, r.run_id, r.run_start, r.state FROM smith.flow_owner o
+    JOIN smith.flow_runs r ON r.flow_id = o.flow_id
+   WHERE r.run_start BETWEEN '2024-02-01' AND '2024-02-10';
+CREATE FOREIGN TABLE smith.tenant_summary (
+  tenant_id text, start_date timestamptz, end_date timestamptz, consumable_code text,
+  summary jsonb OPTIONS (json_key '*'))
+  SERVER uipath OPTIONS (endpoint 'tenant_consumption_summary');
+
 -- 6. what sqlsmith may see and do: SELECT (and UPDATE, for FOR UPDATE: the
 --    FDW refuses writes, the triggers above keep the local rows); INSERT,
 --    DELETE and TRUNCATE fail with 42501.
