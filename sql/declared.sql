@@ -362,3 +362,24 @@ ALTER FOREIGN TABLE by_folder_d OPTIONS (ADD tenant_id '33333333-3333-3333-3333-
 SELECT folder_name, tenant_id FROM by_folder_d
  WHERE consumable_code = 'RU' AND start_date = '2024-01-01 00:00+00' AND end_date = '2024-02-01 00:00+00'
  ORDER BY 1;
+
+-- JSON pointers that go through arrays and nested objects, with escapes
+CREATE FOREIGN TABLE nested_rows (id text, name text)
+  SERVER avepoint
+  OPTIONS (path '/smp/powerplatform/environments', rows '/data/1/a~1b', next_link '/paging/next');
+\! python3 test/mockctl.py reset
+\! python3 test/mockctl.py fault body environments '{"data": [{"a/b": [{"id": "no"}]}, {"a/b": [{"id": "e1", "name": "one"}, {"id": "e2"}], "x": [1]}], "paging": {"next": "/smp/powerplatform/environments?top=1000&skiptoken=bzoz"}, "nextLink": "ignored"}'
+\! python3 test/mockctl.py fault body environments '{"data": [[], {"a/b": [{"id": "e3", "name": "three"}]}], "paging": {"next": null}}' --skip 1
+SELECT * FROM nested_rows;
+\! python3 test/mockctl.py requests
+-- the pointer's target missing, or not an array: the shape is refused
+\! python3 test/mockctl.py reset
+\! python3 test/mockctl.py fault body environments '{"data": [{"a/b": [{"id": "no"}]}]}'
+SELECT * FROM nested_rows;
+\! python3 test/mockctl.py reset
+\! python3 test/mockctl.py fault body environments '{"data": [{}, {"a/b": {"id": "no"}}]}'
+SELECT * FROM nested_rows;
+\! python3 test/mockctl.py reset
+\! python3 test/mockctl.py fault body environments '{"data": [{}, {"a/b": []}], "paging": {"next": 7}}'
+SELECT * FROM nested_rows;
+\! python3 test/mockctl.py reset

@@ -126,7 +126,10 @@ shape_error(ItemParseState *st, const char *what)
 			 errmsg("unexpected response shape: %s", what),
 			 st->whole_body ?
 			 errdetail("Expected a JSON object.") :
+			 st->rows.ntokens == 1 ?
 			 errdetail("Expected a JSON object with an array \"%s\" of objects.",
+					   st->rows_name) :
+			 errdetail("Expected a JSON object with an array of objects at \"%s\".",
 					   st->rows_name)));
 }
 
@@ -475,11 +478,9 @@ usage_parse_response(const char *body, size_t len, const UsageEndpoint *ep,
 	if (rc != JSON_SUCCESS)
 		json_syntax_error(rc, st.lex);
 	if (!st.saw_items)
-		ereport(ERROR,
-				(errcode(ERRCODE_FDW_ERROR),
-				 errmsg("unexpected response shape: no \"%s\" array", st.rows_name),
-				 errdetail("Expected a JSON object with an array \"%s\" of objects.",
-						   st.rows_name)));
+		shape_error(&st, st.rows.ntokens == 1 ?
+					psprintf("no \"%s\" array", st.rows_name) :
+					psprintf("no array at \"%s\"", st.rows_name));
 }
 
 /* ----------------------------------------------------------------
