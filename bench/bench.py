@@ -25,11 +25,14 @@ import argparse
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True        # no __pycache__ in test/
@@ -57,6 +60,13 @@ JOIN_LATENCY_MS = 50
 NO_BATCH = "SET usage_fdw.enable_batched_join = off;"
 # (h) the same endpoint, built in and declared
 DECLARED_ROWS = 1_000_000
+# (i) the pages of h1 (page_size 1000), fetched by us and read by jsonb
+FLOOR_PAGE_SIZE = 1000
+FLOWS_PATH = "/smp/powerplatform/connectionusage/cloudflows"
+FLOOR_COLUMNS = '"flowId" text, "environmentId" text, "connectionId" text'
+
+# figures one group leaves for a later one of the same run (h1's median for i)
+SAME_RUN = {}
 
 
 class BenchError(Exception):
@@ -117,11 +127,12 @@ def plan_shape(node):
     return names
 
 
-def explain(query, pre=""):
+def explain(query, pre="", foreign=True):
     """EXPLAIN (ANALYZE, FORMAT JSON) in a fresh backend, then its VmHWM.
 
     Returns a dict: ms (Execution Time), the HTTP counters summed over the
     foreign scans, loops of the first foreign scan, the plan, hwm_kb.
+    foreign=False: a plan without a foreign scan (loops 1, counters 0).
     """
     script = "%s\nEXPLAIN (ANALYZE, FORMAT JSON) %s;\n\\echo %s\n" \
              "SELECT substring(pg_read_file('/proc/self/status') FROM 'VmHWM:\\s*([0-9]+)');\n" \
@@ -135,12 +146,12 @@ def explain(query, pre=""):
     except (ValueError, IndexError) as e:
         raise BenchError("cannot parse EXPLAIN output (%s):\n%s" % (e, plan_text))
     scans = foreign_scans(plan["Plan"])
-    if not scans:
+    if not scans and foreign:
         raise BenchError("no Foreign Scan in the plan of: " + query)
     res = {
         "ms": plan["Execution Time"],
         "plan": plan["Plan"],
-        "loops": scans[0].get("Actual Loops", 1),
+        "loops": scans[0].get("Actual Loops", 1) if scans else 1,
         "hwm_kb": int(hwm_text.strip()) if hwm_text.strip().isdigit() else None,
     }
     for key, name in (("requests", "HTTP Requests"), ("retries", "HTTP Retries"),
@@ -518,6 +529,19 @@ def bench_cancel(runs):
     return rows
 
 
+def idle_hwm_kb():
+    """VmHWM of a fresh backend that ran SELECT 1, read as explain() reads it."""
+    out = psql("SELECT 1;\n\\echo %s\n"
+               "SELECT substring(pg_read_file('/proc/self/status') FROM 'VmHWM:\\s*([0-9]+)');\n"
+               % MARK)
+    if MARK not in out:
+        raise BenchError("unexpected psql output:\n" + out)
+    hwm = out.split(MARK, 1)[1].strip()
+    if not hwm.isdigit():
+        raise BenchError("no VmHWM in: " + out)
+    return int(hwm)
+
+
 def bench_json(runs):
     # 1970-01-01 .. 2039-12-31: 25,567 days x 3 services (the mock allows 36,600 days)
     q = ("SELECT count(*) FROM usage.daily_consumption_by_service WHERE tenant_id = '%s'"
@@ -532,15 +556,18 @@ def bench_json(runs):
         return r
 
     rs = median_of(runs, run)
+    idle = statistics.median(median_of(runs, idle_hwm_kb))
     cpu = med(rs, "cpu_ms")
     n = med(rs, "rows")
     size = med(rs, "bytes")
+    hwm = med(rs, "hwm_kb")
     return [("f1", "parse one UiPath response: {:,} items, {:.1f} MB".format(n, size / 1e6),
              "%.0f ms" % cpu,
              "{:,.0f} items/s, {:.1f} MB/s".format(n / (cpu / 1000.0), size / 1e6 / (cpu / 1000.0))
-             + " (execution %s minus HTTP wait %s); peak RSS %s"
-             % (fmt_s(med(rs, "ms")),
-                fmt_s(med(rs, "wait_ms")), fmt_mb(med(rs, "hwm_kb"))))]
+             + " (execution %s minus HTTP wait %s); peak RSS %s, idle backend (SELECT 1) %s:"
+             " +%.1f MB over an idle backend (target <= +8 MB)"
+             % (fmt_s(med(rs, "ms")), fmt_s(med(rs, "wait_ms")), fmt_mb(hwm), fmt_mb(idle),
+                (hwm - idle) / 1024.0))]
 
 
 # ---------------------------------------------------------------------------
@@ -562,12 +589,120 @@ def bench_declared(runs):
             results[name].append(r)
     tb = med(results["builtin"], "ms")
     td = med(results["declared"], "ms")
+    SAME_RUN["h1"] = {"ms": tb, "bytes": med(results["builtin"], "bytes"),
+                      "wait_ms": med(results["builtin"], "wait_ms")}
     return [("h1", "stream {:,} AvePoint rows, built-in table".format(DECLARED_ROWS), fmt_s(tb),
              "{:,.0f} rows/s; peak RSS %s".format(DECLARED_ROWS / (tb / 1000.0))
              % fmt_mb(med(results["builtin"], "hwm_kb"))),
             ("h2", "same rows through a declared endpoint (path, rows)", fmt_s(td),
              "{:,.0f} rows/s; %.3f x h1; peak RSS %s".format(DECLARED_ROWS / (td / 1000.0))
              % (td / tb, fmt_mb(med(results["declared"], "hwm_kb"))))]
+
+
+def fetch_pages():
+    """The pages h1 streams (DECLARED_ROWS rows, FLOOR_PAGE_SIZE a page),
+    fetched once from the mock, following each absolute nextLink until it is
+    "": the raw bytes of every page, and the number of rows."""
+    mock_reset(avepoint_rows=DECLARED_ROWS)
+    url = os.environ["MOCK_URL"].rstrip("/") + FLOWS_PATH + "?top=%d" % FLOOR_PAGE_SIZE
+    most = -(-DECLARED_ROWS // FLOOR_PAGE_SIZE)
+    op = mockctl.opener()
+    pages, nrows = [], 0
+    while url:
+        if len(pages) >= most:
+            raise BenchError("more than %d pages from the mock (nextLink %s)" % (most, url))
+        req = urllib.request.Request(url, headers={"Authorization": "Bearer test-token"})
+        with op.open(req, timeout=60) as resp:
+            body = resp.read()
+        try:
+            page = json.loads(body)
+            nrows += len(page["connectionUsageCloudFlows"])
+            url = page["nextLink"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise BenchError("page %d: unexpected answer (%s): %r" % (len(pages) + 1, e, body[:200]))
+        pages.append(body)
+    if nrows != DECLARED_ROWS:
+        raise BenchError("expected %d rows in the pages, got %d" % (DECLARED_ROWS, nrows))
+    return pages
+
+
+def plan_rows(node, node_type):
+    """Rows a plan's nodes of node_type returned in all (rows per loop x loops)."""
+    n = 0
+    if node.get("Node Type") == node_type:
+        n += round(node.get("Actual Rows", 0) * node.get("Actual Loops", 1))
+    for child in node.get("Plans", []):
+        n += plan_rows(child, node_type)
+    return n
+
+
+def bench_floor(runs):
+    """i1-i2: h1's pages, fetched once by us into files, through PostgreSQL's
+    own jsonb: the floor that a faster parser in the FDW is measured against."""
+    pages = fetch_pages()
+    size = sum(len(b) for b in pages)
+    # the server (the postgres user when we run as root) reads the files
+    tmp = tempfile.mkdtemp(prefix="usage_fdw_floor.", dir="/tmp")
+    try:
+        os.chmod(tmp, 0o755)
+        for k, body in enumerate(pages, 1):
+            path = os.path.join(tmp, "page-%04d.json" % k)
+            with open(path, "wb") as f:
+                f.write(body)
+            os.chmod(path, 0o644)
+        psql("""
+DROP TABLE IF EXISTS bench_json_pages;
+CREATE TABLE bench_json_pages (n int PRIMARY KEY, path text NOT NULL);
+INSERT INTO bench_json_pages
+  SELECT g, %s || '/page-' || lpad(g::text, 4, '0') || '.json' FROM generate_series(1, %d) g;
+ANALYZE bench_json_pages;
+""" % (sql_literal(tmp), len(pages)))
+        q_rec = ("SELECT count(*) FROM (SELECT x.* FROM"
+                 " (SELECT pg_read_file(path)::jsonb AS page FROM bench_json_pages) p,"
+                 " jsonb_to_recordset(p.page->'connectionUsageCloudFlows') AS x(%s)) s"
+                 % FLOOR_COLUMNS)
+        q_parse = ("SELECT count(*) FROM bench_json_pages"
+                   " WHERE pg_read_file(path)::jsonb IS NOT NULL")
+        q_read = "SELECT count(*) FROM bench_json_pages WHERE pg_read_file(path) IS NOT NULL"
+
+        def local(query, node_type, want):
+            r = explain(query, foreign=False)
+            got = plan_rows(r["plan"], node_type)
+            if got != want:
+                raise BenchError("expected %d rows from the %s, got %d: %s"
+                                 % (want, node_type, got, query))
+            return r
+
+        rec, parse, read = [], [], []
+        for _ in range(runs):
+            rec.append(local(q_rec, "Function Scan", DECLARED_ROWS))
+            parse.append(local(q_parse, "Seq Scan", len(pages)))
+            read.append(local(q_read, "Seq Scan", len(pages)))
+        # the FDW's time: h1 of this run, else one built-in scan now
+        if "h1" in SAME_RUN:
+            fdw, fdw_from = SAME_RUN["h1"], "h1"
+        else:
+            mock_reset(avepoint_rows=DECLARED_ROWS)
+            r = explain("SELECT count(*) FROM usage.cloud_flow_connection_usage")
+            if r["rows"] != DECLARED_ROWS:
+                raise BenchError("expected %d rows, got %d" % (DECLARED_ROWS, r["rows"]))
+            fdw, fdw_from = r, "one built-in scan in i"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    psql("DROP TABLE IF EXISTS bench_json_pages;")
+    t1, t2, t0 = med(rec, "ms"), med(parse, "ms"), med(read, "ms")
+    return [("i1", "jsonb floor: the same {:,} pages from files through jsonb_to_recordset"
+             .format(len(pages)), fmt_s(t1),
+             "{:,.0f} rows/s; FDW/floor %.2f (%s %s, of it HTTP wait %s / i1 %s; target <= 0.50,"
+             " the FDW 2x faster); %.1f MB of JSON (the FDW's HTTP Response Bytes: %.1f MB);"
+             " peak RSS %s"
+             .format(DECLARED_ROWS / (t1 / 1000.0))
+             % (fdw["ms"] / t1, fdw_from, fmt_s(fdw["ms"]), fmt_s(fdw["wait_ms"]), fmt_s(t1),
+                size / 1e6, fdw["bytes"] / 1e6, fmt_mb(med(rec, "hwm_kb")))),
+            ("i2", "same files, pg_read_file + ::jsonb only (no recordset)", fmt_s(t2),
+             "{:,.0f} rows/s, {:.1f} MB/s; %.0f%% of i1, so recordset + tuples %s;"
+             " pg_read_file alone %s".format(DECLARED_ROWS / (t2 / 1000.0), size / 1e6 / (t2 / 1000.0))
+             % (100.0 * t2 / t1, fmt_s(max(t1 - t2, 0.0)), fmt_s(t0)))]
 
 
 EXPLANATION = """\
@@ -595,6 +730,8 @@ What the figures mean (medians of %(runs)d runs; the mock API runs on the same m
          while sleeping before a retry.  Target: < 500 ms.
   f1     Parsing and converting one large body with PostgreSQL's JSON parser (the
          execution time not spent waiting on HTTP: parse, type input functions, tuples).
+         Its peak RSS is set against that of a fresh backend that only ran SELECT 1,
+         read the same way.  Target: within +8 MiB of the idle backend.
   g1-g2  The natural join of 200 local flow ids with the AvePoint table (50 ms latency): the
          batched key join reads the outer rows in batches (batch_size 100) and fetches
          the distinct keys of each batch as one concurrent fan-out, like the = ANY form
@@ -605,6 +742,16 @@ What the figures mean (medians of %(runs)d runs; the mock API runs on the same m
          endpoint in its options; runs alternate.  A declaration becomes the same endpoint
          description as a built-in entry, so the two take the same code path.
          Target: h2 within 5%% of h1.
+  i1-i2  The floor h1 is measured against: the same 1,000 pages (the raw bytes, fetched
+         once from the mock by the benchmark and put in files) read by PostgreSQL's own
+         pg_read_file(path)::jsonb and turned into the same rows by jsonb_to_recordset,
+         without HTTP or the FDW.  i2 stops after the ::jsonb cast (reading + parsing),
+         so i1 - i2 is what forming the rows costs; "pg_read_file alone" is the reading.
+         FDW/floor is h1's median over i1's, both from this run (without group h, one
+         built-in scan measured in group i).  h1 includes waiting on the mock (written in
+         Python, on the same machine) to produce the pages; its HTTP wait is shown.
+         Target: FDW/floor <= 0.50, the FDW's 1M-row scan at least 2x faster than the
+         jsonb floor.
 """
 
 
@@ -623,7 +770,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")),
                     help="runs per measurement (median); default 3 or $BENCH_RUNS")
-    ap.add_argument("--only", default="abcdefgh",
+    ap.add_argument("--only", default="abcdefghi",
                     help="which groups to run, e.g. 'ae' (default: all)")
     args = ap.parse_args()
     mock_url = os.environ.get("MOCK_URL")
@@ -637,7 +784,8 @@ def main():
     groups = (("a", "streaming", bench_stream), ("b", "fan-out", bench_fanout),
               ("c", "LIMIT", bench_limit), ("d", "nested loop", bench_nestloop),
               ("e", "cancel", bench_cancel), ("f", "JSON parsing", bench_json),
-              ("g", "natural join", bench_join), ("h", "declared endpoint", bench_declared))
+              ("g", "natural join", bench_join), ("h", "declared endpoint", bench_declared),
+              ("i", "JSON floor", bench_floor))
     rows = []
     failed = []
     for key, name, fn in groups:

@@ -16,7 +16,8 @@
 #   BENCH_RUNS=n          runs per measurement, the median is shown (default 3)
 #   BENCH_ONLY=abcdefgh   groups to run (a streaming, b fan-out, c LIMIT,
 #                         d nested loop, e cancel, f JSON parsing, g natural join,
-#                         h declared endpoint)
+#                         h declared endpoint, i JSON floor: not in this default,
+#                         e.g. BENCH_ONLY=hi)
 #   USAGE_FDW_KEEP=1      keep the temporary directory (logs) even on success
 set -uo pipefail
 
