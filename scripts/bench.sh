@@ -14,10 +14,9 @@
 #
 # Environment knobs:
 #   BENCH_RUNS=n          runs per measurement, the median is shown (default 3)
-#   BENCH_ONLY=abcdefgh   groups to run (a streaming, b fan-out, c LIMIT,
+#   BENCH_ONLY=abcdefghi  groups to run (a streaming, b fan-out, c LIMIT,
 #                         d nested loop, e cancel, f JSON parsing, g natural join,
-#                         h declared endpoint, i JSON floor: not in this default,
-#                         e.g. BENCH_ONLY=hi)
+#                         h declared endpoint, i the jsonb floor)
 #   USAGE_FDW_KEEP=1      keep the temporary directory (logs) even on success
 set -uo pipefail
 
@@ -110,4 +109,4 @@ unset PGDATABASE PGSERVICE PGOPTIONS PGPASSWORD PGAPPNAME
 
 # --- 4. the benchmark -------------------------------------------------------
 say "benchmark (BENCH_RUNS=${BENCH_RUNS:-3})"
-"$PYTHON" -u "$REPO/bench/bench.py" --runs "${BENCH_RUNS:-3}" --only "${BENCH_ONLY:-abcdefgh}"
+"$PYTHON" -u "$REPO/bench/bench.py" --runs "${BENCH_RUNS:-3}" --only "${BENCH_ONLY:-abcdefghi}"
