@@ -43,6 +43,14 @@ well-formed (no bad GUIDs: those error on purpose on the foreign side only,
 which regress suites test), all dates lie in the copied window, and
 nothing can error on one side only by evaluation order.
 
+Declared endpoints (SPEC §3b).  Each cloud-flow relation has a declared
+twin (f.dflows, f.dflows_ci, f.dflows_ch, f.dflows_contoso/_fabrikam, the
+partitioned f.dflows_p and the view f.dflows_u: path, rows, param options
+instead of endpoint) with the same local copy (l.flows, ...): the families
+decl_* are the families of the cloud-flow shapes (filters, joins, semi/anti,
+fences, aggregates, generic plans) with every cloud-flow relation replaced
+by its twin and the same expectations.
+
 Outcome of one query (foreign F, local L):
   - refused: F fails with SQLSTATE class HV and a HINT, and EXPLAIN of the
     query fails the same way (a plan-time refusal, SPEC §3/§4);
@@ -73,7 +81,8 @@ printed note -- on a machine far slower than expected.
 DIFF_QUERIES=FILE runs hand-written queries instead of the grammar (family
 "file"), one a line, a relation written @table@ or, when the query tests
 echo columns of it, @table:col,col@ (e.g. "SELECT * FROM @flows:tenant@ u
-WHERE u.tenant = 'contoso'"): to reproduce and minimise a difference.
+WHERE u.tenant = 'contoso'"; a declared twin by its own name, @dflows:tenant@,
+reads its built-in's copy): to reproduce and minimise a difference.
 
 Environment (scripts/test.sh): PGHOST, PGPORT, PGUSER, MOCK_URL.  Uses the
 shared mock (reset at the start and the end); talks to the server with
@@ -215,6 +224,10 @@ def local_rows():
 
 
 FLOW_COLS = "flow_id %s, environment_id text, connection_id text, tenant %s"
+# the cloud-flow endpoint declared in the table's options (SPEC §3b): the built-in's twin
+DFLOW_COLS = ("flow_id %s OPTIONS (param 'flowId', json_key 'flowId'), environment_id text, connection_id text,"
+              " tenant %s OPTIONS (param 'tenant')")
+DFLOW_OPTS = "path '/smp/powerplatform/connectionusage/cloudflows', rows '/connectionUsageCloudFlows'"
 FOLDER_COLS = ("tenant_id text, start_date timestamptz, end_date timestamptz, consumable_code %s,"
                " aggregate_by_ownership boolean, folder_key text, folder_name text,"
                " parent_folder_key text, consumed_by_self numeric, process_count_self bigint")
@@ -258,6 +271,20 @@ CREATE FOREIGN TABLE f.folder_p_3 PARTITION OF f.folder_p FOR VALUES IN ('%(t3)s
   SERVER uipath OPTIONS (endpoint 'consumption_by_folder', tenant_id '%(t3)s');
 CREATE FOREIGN TABLE f.daily (%(daily)s) SERVER uipath OPTIONS (endpoint 'daily_consumption_by_service');
 
+-- declared twins of the cloud-flow tables (path, rows, param: SPEC §3b); their
+-- local copies are the built-in tables' (l.flows, ...)
+CREATE FOREIGN TABLE f.dflows (%(dflow_text)s) SERVER avepoint OPTIONS (%(dopts)s);
+CREATE FOREIGN TABLE f.dflows_ci (%(dflow_ci)s) SERVER avepoint OPTIONS (%(dopts)s);
+CREATE FOREIGN TABLE f.dflows_ch (%(dflow_ch)s) SERVER avepoint OPTIONS (%(dopts)s);
+CREATE FOREIGN TABLE f.dflows_contoso (%(dflow_text)s) SERVER avepoint OPTIONS (%(dopts)s, tenant 'contoso');
+CREATE FOREIGN TABLE f.dflows_fabrikam (%(dflow_text)s) SERVER avepoint OPTIONS (%(dopts)s, tenant 'fabrikam');
+CREATE VIEW f.dflows_u AS SELECT * FROM f.dflows_contoso UNION ALL SELECT * FROM f.dflows_fabrikam;
+CREATE TABLE f.dflows_p (%(flow_text)s) PARTITION BY LIST (tenant);
+CREATE FOREIGN TABLE f.dflows_p_contoso (%(dflow_text)s) SERVER avepoint OPTIONS (%(dopts)s, tenant 'contoso');
+CREATE FOREIGN TABLE f.dflows_p_fabrikam (%(dflow_text)s) SERVER avepoint OPTIONS (%(dopts)s, tenant 'fabrikam');
+ALTER TABLE f.dflows_p ATTACH PARTITION f.dflows_p_contoso FOR VALUES IN ('contoso');
+ALTER TABLE f.dflows_p ATTACH PARTITION f.dflows_p_fabrikam FOR VALUES IN ('fabrikam');
+
 -- local side: the same shapes, filled below
 CREATE TABLE l.flows (%(flow_text)s);
 CREATE TABLE l.flows_ci (%(flow_ci)s);
@@ -296,6 +323,8 @@ INSERT INTO folders VALUES ('%(fk1)s', 'ops'), ('%(fk2)s', 'fin'), ('%(fk3)s', '
 """ % {"org": DEFAULT_ORG_ID, "t2": T2, "t3": T3, "t4": T4,
        "flow_text": FLOW_COLS % ("text", "text"), "flow_ci": FLOW_COLS % ("citext", "citext"),
        "flow_ch": FLOW_COLS % ("char(40)", "text"),
+       "dflow_text": DFLOW_COLS % ("text", "text"), "dflow_ci": DFLOW_COLS % ("citext", "citext"),
+       "dflow_ch": DFLOW_COLS % ("char(40)", "text"), "dopts": DFLOW_OPTS,
        "folder_text": FOLDER_COLS % "text", "folder_ch": FOLDER_COLS % "char(4)", "daily": DAILY_COLS,
        "fk1": FK[0], "fk2": FK[1], "fk3": FK[2], "fkb2": FK[3], "fkA2": FK[4]}
 
@@ -322,6 +351,7 @@ class Q:
 
     def __init__(self):
         self.rels = []
+        self.foreign = {}        # relation index -> foreign table, when not the local one's name
         self.answerable = True
         self.ordered = False
         self.pre = []            # statements run before (both sides), e.g. PREPARE
@@ -341,7 +371,7 @@ class Q:
     def render(self, side, text):
         for i, (table, tested) in enumerate(self.rels):
             if side == "f":
-                r = "f." + table
+                r = "f." + self.foreign.get(i, table)
             else:
                 conds = [c for col, c in sorted(ECHO_DEFAULT.get(table, {}).items()) if col not in tested]
                 r = ("(SELECT * FROM l.%s WHERE %s)" % (table, " AND ".join(conds))) if conds else "l." + table
@@ -356,6 +386,9 @@ class Q:
 
     def texts(self, side):
         return [sql for sql, _ in self.steps(side)]
+
+    def foreign_tables(self):
+        return [self.foreign.get(i, t) for i, (t, _) in enumerate(self.rels)]
 
 
 def pick(rng, seq, k=None):
@@ -874,6 +907,28 @@ def g_generic(rng):
     return q
 
 
+# the declared twin of each built-in cloud-flow relation (same rows, same local copy)
+DECLARED = {"flows": "dflows", "flows_ci": "dflows_ci", "flows_ch": "dflows_ch", "flows_contoso": "dflows_contoso",
+            "flows_fabrikam": "dflows_fabrikam", "flows_p": "dflows_p", "flows_u": "dflows_u"}
+LOCAL_OF = {d: t for t, d in DECLARED.items()}
+
+
+def declared(gen):
+    """Family gen over the declared twins: gen's queries with each cloud-flow
+    relation replaced by its declared twin, and gen's expectations (SPEC
+    §3b: a declaration works as the built-in table does); a query without a
+    cloud-flow relation is drawn again (from the same generator)."""
+    def g(rng):
+        while True:
+            q = gen(rng)
+            twins = [i for i, (t, _) in enumerate(q.rels) if t in DECLARED]
+            if twins:
+                for i in twins:
+                    q.foreign[i] = DECLARED[q.rels[i][0]]
+                return q
+    return g
+
+
 def file_query(line):
     """A Q from a hand-written line (DIFF_QUERIES)."""
     q = Q()
@@ -884,7 +939,9 @@ def file_query(line):
             out.append(part)
             continue
         table, _, cols = part.partition(":")
-        out.append(q.rel(table))
+        out.append(q.rel(LOCAL_OF.get(table, table)))
+        if table in LOCAL_OF:
+            q.foreign[len(q.rels) - 1] = table
         for c in filter(None, cols.split(",")):
             q.test(len(q.rels) - 1, c)
     q.sql = "".join(out)
@@ -904,6 +961,7 @@ def copy_checks():
         out += [("SELECT * FROM f.%s%s" % (t, w), "SELECT * FROM l.%s%s" % (t, w)) for t in ("flows", "flows_ch")]
     for t in ("flows_contoso", "flows_fabrikam", "flows_p", "flows_u"):
         out.append(("SELECT * FROM f.%s" % t, "SELECT * FROM l.%s" % t))
+    out += [(fsql.replace(" FROM f.flows", " FROM f.dflows"), lsql) for fsql, lsql in out]     # the declared twins
     for tid in UI_TENANTS:
         for st in STARTS:
             for en in ENDS:
@@ -938,6 +996,13 @@ FAMILIES = [                        # name, generator, queries at DIFF_SCALE 1
     ("fences", g_fences, 450),
     ("aggregates", g_aggregates, 350),
     ("generic", g_generic, 300),
+    # the same shapes over the declared twins of the cloud-flow relations
+    ("decl_flows", declared(g_flows), 400),
+    ("decl_join_flows", declared(g_join_flows), 300),
+    ("decl_semi_anti", declared(g_semi_anti), 250),
+    ("decl_fences", declared(g_fences), 200),
+    ("decl_aggregates", declared(g_aggregates), 150),
+    ("decl_generic", declared(g_generic), 150),
 ]
 
 
@@ -1122,7 +1187,7 @@ def test():
                                   qid, SEED, qid, why, "\n    ".join(q.texts("f")), "\n    ".join(q.texts("l")),
                                   fmt_result(fr).replace("\n", "\n    "), fmt_result(lr).replace("\n", "\n    ")))
                     failf.write(report + "\n")
-                    sig = (fam, ", ".join(sorted({t for t, _ in q.rels})), why)
+                    sig = (fam, ", ".join(sorted(set(q.foreign_tables()))), why)
                     c = classes.setdefault(sig, [0, None])
                     c[0] += 1
                     if c[1] is None or len(report) < len(c[1]):
