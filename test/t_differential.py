@@ -5,7 +5,8 @@ and the two answers must agree.
 
 The mock's data is a pure function of the request (test/MOCK.md), so the
 local copy is computed by calling the mock's own vendor functions
-(mockapi.uipath.usage, mockapi.avepoint.cloudflows; no sockets) for every
+(mockapi.uipath.usage, mockapi.avepoint.cloudflows, mockapi.avepoint_family
+for the runs; no sockets) for every
 parameter value the grammar below can use, and stored as the FDW shows it:
 for each echo column (SPEC §3) one copy of the rows per value the request
 carried, with the column holding that value, plus, for an echo column that
@@ -49,7 +50,21 @@ partitioned f.dflows_p and the view f.dflows_u: path, rows, param options
 instead of endpoint) with the same local copy (l.flows, ...): the families
 decl_* are the families of the cloud-flow shapes (filters, joins, semi/anti,
 fences, aggregates, generic plans) with every cloud-flow relation replaced
-by its twin and the same expectations.
+by its twin and the same expectations.  The family runs reads declared
+cloud-flow runs ({flowId} in the path, fromDate/toDate from a range column)
+through three declarations: run_start timestamptz, run_start timestamp
+(the API's UTC wall-clock time) and run_day date (param_format 'date': the
+UTC date), each under a session time zone (whole, half, three-quarter hour
+offsets, +14, -11, three DST changes), with range tests of every kind (>=,
+>, <=, <, BETWEEN [SYMMETRIC], =, IN, = ANY, redundant bounds, ORs) written
+as date, timestamp and timestamptz literals, with offsets, and expressions,
+now and then a lower bound far below the runs (-infinity, epoch, year 1);
+flow_id by = / IN / ... or from flow_owner (joins in every direction, the
+range in ON or WHERE, semi/anti joins), the range from a join (periods),
+and generic plans executed under two time zones.  The copies (l.runs,
+l.runs_ts, l.runs_day) hold every run up to RUN_COPY_TO and every range
+the grammar writes is bounded above inside RUN_FIRST .. RUN_LAST, so a
+range cannot reach runs the copies lack.
 
 Outcome of one query (foreign F, local L):
   - refused: F fails with SQLSTATE class HV and a HINT, and EXPLAIN of the
@@ -94,12 +109,13 @@ import os
 import random
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from fdwtest import check, database, main, mock, require  # noqa: E402
-from mockapi import avepoint, uipath  # noqa: E402
+from mockapi import avepoint, avepoint_family, uipath  # noqa: E402
 from mockapi.common import DEFAULT_ORG_ID, Request, json_bytes  # noqa: E402
 from mockapi.datasets import TestDataset  # noqa: E402
 import pgwire  # noqa: E402
@@ -131,6 +147,25 @@ NDAYS = 6                        # daily rows are copied for 2024-01-01 .. 2024-
 DAYS = [(DAY0 + timedelta(days=i)).strftime("%Y-%m-%d") for i in range(NDAYS)]
 
 
+# declared cloud-flow runs (SPEC §3b; test/MOCK.md "Power Platform family": flow j runs
+# daily at j hours UTC from 2024-01-01 on).  Every run_start range the grammar
+# writes lies in RUN_FIRST .. RUN_LAST (UTC days, +-14 h for a literal read in
+# a session time zone or written with an offset), and its upper end is always
+# bounded; the copies hold every run up to RUN_COPY_TO (none exist before
+# 2024-01-01), so a range cannot reach rows the copies lack.
+RUN_FLOWS = ["flow-0001", "flow-0002", "flow-0003", "flow-0004", "flow-0005"]     # the flows with runs
+RUN_ODD = ["flow-0009", "FLOW-0002", "flow-0003 "]                              # no runs
+RUN_FIRST = date(2023, 12, 20)
+RUN_LAST = date(2024, 4, 10)
+RUN_COPY_TO = "2024-04-12"
+RUNS_PATH = "/smp/powerplatform/powerautomate/cloudflows/%s/runs"
+# session time zones: whole, half and three-quarter hours on both sides of UTC, and DST changes in
+# the window (New York 2024-03-10, Berlin 2024-03-31, Chatham 2024-04-07), whose instants run_instant
+# favours
+RUN_TZS = ["UTC", "Asia/Tokyo", "America/New_York", "Asia/Kathmandu", "Pacific/Chatham", "America/St_Johns",
+           "Pacific/Pago_Pago", "Pacific/Kiritimati", "Europe/Berlin"]
+
+
 def ms(day):
     return int(datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp() * 1000)
 
@@ -158,6 +193,15 @@ def call_avepoint(tenant):
                             {"avepoint_rows": AV_ROWS, "nextlink_style": "empty"}, "http://mock")
     assert r.status == 200 and not r.payload.get("nextLink"), (tenant, r.status)
     return r.payload["connectionUsageCloudFlows"]
+
+
+def call_runs(flow, tenant):
+    """The runs of one flow up to RUN_COPY_TO, as the mock answers them."""
+    query = [("toDate", RUN_COPY_TO), ("top", "1000")] + ([("tenant", tenant)] if tenant is not None else [])
+    r = avepoint_family.endpoint(Request("GET", RUNS_PATH % flow, query), "runs", flow, DATASET,
+                                 {"nextlink_style": "empty"}, "http://mock")
+    assert r.status == 200 and not r.payload.get("nextLink"), (flow, tenant, r.status)
+    return r.payload["runs"]
 
 
 DATASET = TestDataset()
@@ -220,6 +264,22 @@ def local_rows():
                             lit(tid), lit(code), lit(agg), lit(fk), lit(it["date"]), lit(it["service"]),
                             it["consumedAmount"]))
     out.append("INSERT INTO l.daily VALUES %s;" % ", ".join(daily))
+    # declared runs: per flow, the request without tenant (NULL) and one per tenant; as the FDW reads
+    # them: timestamptz the instant, timestamp the UTC wall-clock time, date the UTC date
+    runs, runs_ts, runs_day = [], [], []
+    for t in [None] + AV_TENANTS:
+        for flow in RUN_FLOWS + RUN_ODD:
+            for it in call_runs(flow, t):
+                st, en = it["startTime"], it["endTime"]
+                assert st.endswith("Z") and en.endswith("Z"), it
+                tail = (lit(it["duration"]), lit(it["state"]), lit(t))
+                runs.append("(%s, %s, %s, %s, %s, %s, %s)" % ((lit(flow), lit(it["id"]), lit(st), lit(en)) + tail))
+                runs_ts.append("(%s, %s, %s, %s, %s, %s, %s)" % (
+                    (lit(flow), lit(it["id"]), lit(st[:-1]), lit(en[:-1])) + tail))
+                runs_day.append("(%s, %s, %s, %s, %s, %s)" % ((lit(flow), lit(it["id"]), lit(st[:10])) + tail))
+    out.append("INSERT INTO l.runs VALUES %s;" % ", ".join(runs))
+    out.append("INSERT INTO l.runs_ts VALUES %s;" % ", ".join(runs_ts))
+    out.append("INSERT INTO l.runs_day VALUES %s;" % ", ".join(runs_day))
     return "\n".join(out)
 
 
@@ -228,6 +288,17 @@ FLOW_COLS = "flow_id %s, environment_id text, connection_id text, tenant %s"
 DFLOW_COLS = ("flow_id %s OPTIONS (param 'flowId', json_key 'flowId'), environment_id text, connection_id text,"
               " tenant %s OPTIONS (param 'tenant')")
 DFLOW_OPTS = "path '/smp/powerplatform/connectionusage/cloudflows', rows '/connectionUsageCloudFlows'"
+# cloud-flow runs, declared with a timestamptz, a timestamp and a date (param_format 'date') range column
+RUN_RANGE = "OPTIONS (json_key 'startTime', param_from 'fromDate', param_to 'toDate'%s)"
+RUN_COLS = ("flow_id text%s, run_id text%s, %s %s%s, run_end %s%s, duration numeric, state text, tenant text%s")
+RUNS_COLS = RUN_COLS % (" OPTIONS (param 'flowId')", " OPTIONS (json_key 'id')", "run_start", "timestamptz",
+                        " " + RUN_RANGE % "", "timestamptz", " OPTIONS (json_key 'endTime')",
+                        " OPTIONS (param 'tenant')")
+RUNS_TS_COLS = RUNS_COLS.replace("timestamptz", "timestamp")
+RUNS_DAY_COLS = ("flow_id text OPTIONS (param 'flowId'), run_id text OPTIONS (json_key 'id'), run_day date "
+                 + RUN_RANGE % ", param_format 'date'"
+                 + ", duration numeric, state text, tenant text OPTIONS (param 'tenant')")
+RUN_OPTS = "path '/smp/powerplatform/powerautomate/cloudflows/{flowId}/runs', rows '/runs'"
 FOLDER_COLS = ("tenant_id text, start_date timestamptz, end_date timestamptz, consumable_code %s,"
                " aggregate_by_ownership boolean, folder_key text, folder_name text,"
                " parent_folder_key text, consumed_by_self numeric, process_count_self bigint")
@@ -284,6 +355,10 @@ CREATE FOREIGN TABLE f.dflows_p_contoso (%(dflow_text)s) SERVER avepoint OPTIONS
 CREATE FOREIGN TABLE f.dflows_p_fabrikam (%(dflow_text)s) SERVER avepoint OPTIONS (%(dopts)s, tenant 'fabrikam');
 ALTER TABLE f.dflows_p ATTACH PARTITION f.dflows_p_contoso FOR VALUES IN ('contoso');
 ALTER TABLE f.dflows_p ATTACH PARTITION f.dflows_p_fabrikam FOR VALUES IN ('fabrikam');
+-- declared cloud-flow runs (a path parameter, a range column); pages of 10, 25, 60 runs
+CREATE FOREIGN TABLE f.runs (%(runs)s) SERVER avepoint OPTIONS (%(ropts)s, page_size '10');
+CREATE FOREIGN TABLE f.runs_ts (%(runs_ts)s) SERVER avepoint OPTIONS (%(ropts)s, page_size '25');
+CREATE FOREIGN TABLE f.runs_day (%(runs_day)s) SERVER avepoint OPTIONS (%(ropts)s, page_size '60');
 
 -- local side: the same shapes, filled below
 CREATE TABLE l.flows (%(flow_text)s);
@@ -297,6 +372,9 @@ CREATE TABLE l.folder (%(folder_text)s);
 CREATE TABLE l.folder_ch (%(folder_ch)s);
 CREATE TABLE l.folder_p (%(folder_text)s);
 CREATE TABLE l.daily (%(daily)s);
+CREATE TABLE l.runs (%(l_runs)s);
+CREATE TABLE l.runs_ts (%(l_runs_ts)s);
+CREATE TABLE l.runs_day (%(l_runs_day)s);
 
 -- helper tables (both sides), with NULLs and duplicates; every value is in
 -- the domain the local copies cover
@@ -325,6 +403,10 @@ INSERT INTO folders VALUES ('%(fk1)s', 'ops'), ('%(fk2)s', 'fin'), ('%(fk3)s', '
        "flow_ch": FLOW_COLS % ("char(40)", "text"),
        "dflow_text": DFLOW_COLS % ("text", "text"), "dflow_ci": DFLOW_COLS % ("citext", "citext"),
        "dflow_ch": DFLOW_COLS % ("char(40)", "text"), "dopts": DFLOW_OPTS,
+       "runs": RUNS_COLS, "runs_ts": RUNS_TS_COLS, "runs_day": RUNS_DAY_COLS, "ropts": RUN_OPTS,
+       "l_runs": RUN_COLS % ("", "", "run_start", "timestamptz", "", "timestamptz", "", ""),
+       "l_runs_ts": RUN_COLS % ("", "", "run_start", "timestamp", "", "timestamp", "", ""),
+       "l_runs_day": "flow_id text, run_id text, run_day date, duration numeric, state text, tenant text",
        "folder_text": FOLDER_COLS % "text", "folder_ch": FOLDER_COLS % "char(4)", "daily": DAILY_COLS,
        "fk1": FK[0], "fk2": FK[1], "fk3": FK[2], "fkb2": FK[3], "fkA2": FK[4]}
 
@@ -339,6 +421,9 @@ ECHO_DEFAULT = {
     "folder_ch": {"aggregate_by_ownership": "aggregate_by_ownership = false"},
     "folder_p": {"aggregate_by_ownership": "aggregate_by_ownership = false"},
     "daily": {"aggregate_by_ownership": "aggregate_by_ownership = false", "folder_key": "folder_key IS NULL"},
+    "runs": {"tenant": "tenant IS NULL"},
+    "runs_ts": {"tenant": "tenant IS NULL"},
+    "runs_day": {"tenant": "tenant IS NULL"},
 }
 
 
@@ -907,6 +992,272 @@ def g_generic(rng):
     return q
 
 
+# --- declared cloud-flow runs: ranges on run_start / run_day ---------------------
+
+RUN_COL = {"runs": ("run_start", "timestamptz"), "runs_ts": ("run_start", "timestamp"),
+           "runs_day": ("run_day", "date")}
+RUN_OUT = {"runs": ["flow_id", "run_id", "run_start", "run_end", "duration", "state", "tenant"],
+           "runs_ts": ["flow_id", "run_id", "run_start", "run_end", "duration", "state", "tenant"],
+           "runs_day": ["flow_id", "run_id", "run_day", "duration", "state", "tenant"]}
+UTC = timezone.utc
+RUN_T0 = datetime(RUN_FIRST.year, RUN_FIRST.month, RUN_FIRST.day, tzinfo=UTC)
+RUN_T1 = datetime(RUN_LAST.year, RUN_LAST.month, RUN_LAST.day, 23, 59, 59, tzinfo=UTC)
+DST_CHANGES = [datetime(2024, 3, 10, 7, tzinfo=UTC), datetime(2024, 3, 31, 1, tzinfo=UTC),
+               datetime(2024, 4, 6, 14, tzinfo=UTC)]
+# lower bounds far below the first run (2024-01-01), of each type
+FAR_LOW = ["'-infinity'", "'-infinity'::timestamptz", "'-infinity'::timestamp", "'-infinity'::date", "'epoch'",
+           "'1970-01-01'", "'1900-01-01'::date", "'0001-01-01 00:00:00+00'", "'0999-12-31 23:00:00'::timestamp"]
+OFFSETS = [0, 0, 9 * 60, -5 * 60, 5 * 60 + 45, 13 * 60 + 45, -(3 * 60 + 30), -11 * 60, 14 * 60]
+
+
+def run_instant(rng):
+    """A UTC instant in the window: a run's start (flow j at day + j h), just
+    before or after one, a UTC midnight, or anywhere."""
+    day = RUN_T0 + timedelta(days=rng.randrange((RUN_LAST - RUN_FIRST).days + 1))
+    x = rng.random()
+    if x < 0.1:                                         # around a DST change
+        return pick(rng, DST_CHANGES) + timedelta(minutes=30 * rng.randint(-6, 6))
+    if x < 0.35:
+        return day + timedelta(hours=rng.randint(1, 5))
+    if x < 0.55:
+        d = pick(rng, [timedelta(microseconds=1), timedelta(milliseconds=1), timedelta(milliseconds=500),
+                       timedelta(seconds=1), timedelta(seconds=59), timedelta(minutes=30)])
+        return day + timedelta(hours=rng.randint(1, 5)) + (d if rng.random() < 0.5 else -d)
+    if x < 0.7:
+        return day
+    return day + timedelta(seconds=rng.randrange(86400), microseconds=rng.choice([0, 0, rng.randrange(10 ** 6)]))
+
+
+def fmt_wall(dt, sep=" "):
+    s = dt.strftime("%Y-%m-%d" + sep + "%H:%M:%S")
+    return s + (".%06d" % dt.microsecond if dt.microsecond else "")
+
+
+def time_lit(rng, t, tz):
+    """The instant t (UTC) written as a literal of one of the ways a user
+    writes a time: with an offset (untyped or timestamptz), the session's
+    wall-clock time or the UTC one (untyped or timestamp), a date (untyped or
+    date: t's day there), an expression (date + interval, timestamptz -
+    interval).  Which instant a literal means depends on its type, the
+    column's and the session's time zone: only the local side knows."""
+    form = rng.random()
+    cast = rng.random()
+    if form < 0.3:                                      # an explicit offset
+        off = pick(rng, OFFSETS)
+        wall = (t + timedelta(minutes=off)).replace(tzinfo=None)
+        if off == 0 and rng.random() < 0.5:
+            text = fmt_wall(wall, "T") + "Z"
+        else:
+            text = fmt_wall(wall) + "%s%02d%s" % ("+" if off >= 0 else "-", abs(off) // 60,
+                                                  ":%02d" % (abs(off) % 60) if off % 60 else "")
+        return lit(text) + ("" if cast < 0.5 else "::timestamptz" if cast < 0.8 else "::timestamp")
+    if form < 0.65:                                     # wall-clock time, the session's or UTC
+        wall = t.astimezone(ZoneInfo(tz)) if rng.random() < 0.6 else t
+        text = fmt_wall(wall.replace(tzinfo=None))
+        return lit(text) + ("" if cast < 0.4 else "::timestamp" if cast < 0.8 else "::timestamptz")
+    if form < 0.9:                                      # a date
+        wall = t.astimezone(ZoneInfo(tz)) if rng.random() < 0.5 else t
+        text = wall.strftime("%Y-%m-%d")
+        return (lit(text) if cast < 0.4 else lit(text) + "::date" if cast < 0.6 else "date " + lit(text)
+                if cast < 0.8 else lit(text) + "::timestamptz")
+    if rng.random() < 0.4:                              # expressions (stable or immutable)
+        return "(date %s + interval '%d minutes')" % (lit(t.strftime("%Y-%m-%d")), t.hour * 60 + t.minute)
+    name, d = pick(rng, [("1 microsecond", timedelta(microseconds=1)), ("1 second", timedelta(seconds=1)),
+                         ("1 hour", timedelta(hours=1))])
+    sign = pick(rng, ["+", "-"])
+    base = t - d if sign == "+" else t + d
+    return "(timestamptz %s %s interval %s)" % (lit(fmt_wall(base.replace(tzinfo=None)) + "+00"), sign, lit(name))
+
+
+def run_range(rng, col, ctype, tz):
+    """A test on the range column col whose every row lies in the window
+    (bounded above, bounds in the window): lo/hi bounds of every kind,
+    BETWEEN, =, IN, = ANY, ORs of those."""
+    def later(t):
+        w = pick(rng, [timedelta(0), timedelta(minutes=30), timedelta(hours=1), timedelta(hours=5),
+                       timedelta(days=1), timedelta(days=2), timedelta(days=7), timedelta(days=20),
+                       timedelta(days=45)]) + timedelta(seconds=rng.choice([0, 0, rng.randrange(86400)]))
+        if rng.random() < 0.05:
+            w = -w                                      # a contradictory range: no request, no rows
+        return min(max(t + w, RUN_T0), RUN_T1)
+
+    kind = pick(rng, ["lohi", "lohi", "lohi", "between", "between", "hi", "eq", "in", "any", "multi", "or"])
+    a = run_instant(rng)
+    b = later(a)
+    if kind == "lohi":
+        low = pick(rng, FAR_LOW) if rng.random() < 0.08 else time_lit(rng, a, tz)
+        return "%s %s %s AND %s %s %s" % (col, pick(rng, [">=", ">"]), low,
+                                          col, pick(rng, ["<=", "<"]), time_lit(rng, b, tz))
+    if kind == "between":
+        return "%s BETWEEN %s%s AND %s" % (col, "SYMMETRIC " if rng.random() < 0.1 else "",
+                                           time_lit(rng, a, tz), time_lit(rng, b, tz))
+    if kind == "hi":                                    # open below: the runs begin 2024-01-01
+        return "%s %s %s" % (col, pick(rng, ["<=", "<"]), time_lit(rng, b, tz))
+    if kind == "eq":
+        return "%s = %s" % (col, time_lit(rng, a, tz))
+    if kind in ("in", "any"):
+        items = [time_lit(rng, run_instant(rng), tz) for _ in range(rng.randint(1, 4))]
+        if rng.random() < 0.2:
+            items.append("NULL")
+        if kind == "in":
+            return "%s IN (%s)" % (col, ", ".join(items))
+        untyped = all(x == "NULL" or (x.startswith("'") and x.endswith("'")) for x in items)
+        return "%s = ANY (ARRAY[%s]%s)" % (col, ", ".join(items), "::%s[]" % ctype if untyped else "")
+    if kind == "multi":                                 # redundant bounds, in any order
+        c = later(a)
+        far = pick(rng, FAR_LOW) if rng.random() < 0.15 else time_lit(rng, run_instant(rng), tz)
+        parts = ["%s >= %s" % (col, time_lit(rng, a, tz)), "%s > %s" % (col, far),
+                 "%s < %s" % (col, time_lit(rng, b, tz)), "%s <= %s" % (col, time_lit(rng, c, tz))]
+        rng.shuffle(parts)
+        return " AND ".join(parts)
+    c = run_instant(rng)
+    return "(%s BETWEEN %s AND %s OR %s = %s)" % (col, time_lit(rng, a, tz), time_lit(rng, b, tz), col,
+                                                   time_lit(rng, c, tz))
+
+
+def run_where(rng, q, i, a, tz, flow=True):
+    """Conjuncts on runs relation #i (alias a): the range, flow_id by =/IN/...
+    (unless a join gives it), now and then tenant and response filters."""
+    table = q.rels[i][0]
+    col = "%s.%s" % (a, RUN_COL[table][0])
+    conj = [run_range(rng, col, RUN_COL[table][1], tz)]
+    if flow:
+        conj.append(eq_test(rng, a + ".flow_id", values(rng, RUN_FLOWS, RUN_ODD))[0])
+    x = rng.random()
+    if x < 0.15:
+        conj.append(eq_test(rng, a + ".tenant", values(rng, AV_TENANTS, TENANT_ODD))[0])
+        q.test(i, "tenant")
+    elif x < 0.2:
+        conj.append(unsendable_test(rng, a + ".tenant", pick(rng, AV_TENANTS)))
+        q.test(i, "tenant", carried=False)
+    elif x < 0.25 and flow:
+        pairs = [(pick(rng, RUN_FLOWS), pick(rng, AV_TENANTS)) for _ in range(rng.choice([1, 2, 3]))]
+        conj.append("(%s.flow_id, %s.tenant) IN (%s)" % (a, a, ", ".join("(%s, %s)" % (lit(f), lit(t))
+                                                                          for f, t in pairs)))
+        q.test(i, "tenant")
+    if rng.random() < 0.2:
+        conj.append(pick(rng, ["%s.state = 'Failed'" % a, "%s.duration > 30" % a,
+                               "%s.run_id LIKE '%%-run-202401%%'" % a, "%s.duration BETWEEN 20 AND 40" % a]))
+    rng.shuffle(conj)
+    return conj
+
+
+def g_runs(rng):
+    """Declared cloud-flow runs (timestamptz, timestamp and date range
+    columns) under a session time zone: one relation filtered, joined with
+    flow_owner (every direction; the range in ON or WHERE), semi/anti joins,
+    the range from a join (periods), aggregates, and generic plans whose
+    time zone changes between two executions."""
+    q = Q()
+    table = pick(rng, ["runs", "runs", "runs_ts", "runs_day"])
+    col = RUN_COL[table][0]
+    ctype = RUN_COL[table][1]
+    r = q.rel(table)
+    tz = pick(rng, RUN_TZS)
+    q.pre = ["SET timezone = %s" % lit(tz)]
+    shape = pick(rng, ["filter"] * 4 + ["agg", "join", "join", "semi", "periods", "generic"])
+    out = RUN_OUT[table]
+    if shape in ("filter", "agg"):
+        conj = run_where(rng, q, 0, "r", tz)
+        where = " WHERE " + " AND ".join(conj)
+        if shape == "agg":
+            g = pick(rng, ["r.flow_id", "r.state", "r.tenant", "r.%s::date" % col, "date_trunc('week', r.%s)" % col])
+            aggs = pick(rng, ["count(*)", "sum(r.duration)", "min(r.%s)" % col, "max(r.%s)" % col,
+                              "count(*) FILTER (WHERE r.state = 'Failed')", "string_agg(r.run_id, ',' ORDER BY r.run_id)"],
+                        rng.randint(1, 3))
+            q.sql = "SELECT %s, %s FROM %s r%s GROUP BY 1" % (g, ", ".join(aggs), r, where)
+            if rng.random() < 0.2:
+                q.sql += " HAVING count(*) > 2"
+            return q
+        cols = sorted(pick(rng, out, rng.randint(1, len(out))), key=out.index)
+        q.sql = "SELECT %s FROM %s r%s" % (", ".join("r." + c for c in cols), r, where)
+        x = rng.random()
+        if x < 0.2:
+            q.sql += " ORDER BY %s LIMIT %d" % (", ".join(str(k + 1) for k in range(len(cols))), rng.randint(1, 30))
+            q.ordered = True
+        elif x < 0.3:
+            q.sql = "SELECT count(*) FROM (%s LIMIT %d) s" % (q.sql, rng.randint(1, 40))
+        return q
+    if shape == "join":
+        jt = pick(rng, JOINS)
+        local_first = rng.random() < 0.65
+        given = rng.random() < 0.2                      # flow_id also by a constant test
+        conj = run_where(rng, q, 0, "r", tz, flow=given)
+        preserved_foreign = (jt == "FULL JOIN" or (jt == "LEFT JOIN" and not local_first)
+                             or (jt == "RIGHT JOIN" and local_first))
+        if preserved_foreign and not given:
+            q.answerable = False                        # flow_id (in the path) cannot come from the join
+        on = "r.flow_id = o.flow_id"
+        # the tests in ON keep the outer rows (only where the runs are not preserved: a FULL JOIN keeps
+        # every run whatever ON says, so its tests stay in WHERE and bound the runs)
+        nullable_foreign = (jt == "LEFT JOIN" and local_first) or (jt == "RIGHT JOIN" and not local_first)
+        if nullable_foreign and rng.random() < 0.5:
+            on = " AND ".join([on] + conj)
+            conj = []
+        if rng.random() < 0.2:
+            conj.append(pick(rng, ["o.owner IS NOT NULL", "o.flow_id IN ('flow-0001', 'flow-0002', 'flow-0009')"]))
+        first, second = ("flow_owner o", "%s r" % r) if local_first else ("%s r" % r, "flow_owner o")
+        q.sql = "SELECT o.owner, o.flow_id, r.run_id, r.%s, r.tenant FROM %s %s %s ON %s%s" % (
+            col, first, jt, second, on, (" WHERE " + " AND ".join(conj)) if conj else "")
+        return q
+    if shape == "semi":
+        neg = rng.random() < 0.35
+        form = pick(rng, ["exists", "in"])
+        if rng.random() < 0.5:                          # the runs outside: flow_owner may supply flow_id
+            given = rng.random() < 0.2
+            conj = run_where(rng, q, 0, "r", tz, flow=given)
+            if neg and not given:
+                q.answerable = False
+            sub = ("EXISTS (SELECT 1 FROM flow_owner o WHERE o.flow_id = r.flow_id)" if form == "exists"
+                   else "r.flow_id IN (SELECT flow_id FROM flow_owner)")
+            q.sql = "SELECT r.flow_id, r.run_id, r.%s FROM %s r WHERE %s" % (
+                col, r, " AND ".join(conj + [("NOT " if neg else "") + sub]))
+        else:                                           # the runs inside
+            conj = run_where(rng, q, 0, "r", tz, flow=False)
+            if form == "exists":
+                sub = "EXISTS (SELECT 1 FROM %s r WHERE r.flow_id = o.flow_id AND %s)" % (r, " AND ".join(conj))
+            else:
+                sub = "o.flow_id IN (SELECT r.flow_id FROM %s r WHERE %s)" % (r, " AND ".join(conj))
+                if neg:
+                    q.answerable = False                # a hashed subplan: no flow_id to send
+            q.sql = "SELECT o.* FROM flow_owner o WHERE %s%s" % ("NOT " if neg else "", sub)
+        return q
+    if shape == "periods":                              # the range from a join: periods.end_date <= 2024-03-01
+        conj = []
+        lo = pick(rng, [">=", ">"])
+        hi = pick(rng, ["<", "<="])
+        pcol = pick(rng, ["p.start_date", "p.start_date::date", "p.start_date AT TIME ZONE 'UTC'"])
+        on = "r.flow_id = o.flow_id AND r.%s %s %s AND r.%s %s p.end_date" % (col, lo, pcol, col, hi)
+        if rng.random() < 0.3:
+            conj.append(eq_test(rng, "r.tenant", values(rng, AV_TENANTS))[0])
+            q.test(0, "tenant")
+        q.sql = ("SELECT o.owner, p.label, r.run_id, r.%s FROM flow_owner o CROSS JOIN periods p JOIN %s r ON %s%s"
+                 % (col, r, on, (" WHERE " + " AND ".join(conj)) if conj else ""))
+        return q
+    # generic: PREPARE under one time zone, EXECUTE under it and under another
+    types = [pick(rng, ["timestamptz", "timestamp", "date"]) for _ in range(2)]
+    any_flow = rng.random() < 0.4
+    q.pre.append("PREPARE dq(%s, %s, %s) AS SELECT r.flow_id, r.run_id, r.%s, r.duration FROM %s r"
+                 " WHERE r.flow_id %s AND r.%s %s $2 AND r.%s %s $3" % (
+                     "text[]" if any_flow else "text", types[0], types[1], col, r,
+                     "= ANY ($1)" if any_flow else "= $1", col, pick(rng, [">=", ">"]), col, pick(rng, ["<", "<="])))
+    args = []
+    for _ in range(2):
+        a = run_instant(rng)
+        b = a + timedelta(hours=rng.choice([1, 5, 24, 72, 240]))
+        b = min(b, RUN_T1)
+        fl = "'{%s}'" % ",".join(values(rng, RUN_FLOWS, RUN_ODD)) if any_flow else lit(pick(rng, RUN_FLOWS))
+        # the arguments as untyped literals (each read as its parameter's type)
+        args.append("(%s, %s, %s)" % (fl, lit(fmt_wall(a.replace(tzinfo=None)) + "+00"),
+                                      lit(fmt_wall(b.replace(tzinfo=None)) + "+00")))
+    tz2 = pick(rng, RUN_TZS)
+    q.pre += ["SET plan_cache_mode = force_generic_plan", "EXECUTE dq%s" % args[0], "SET timezone = %s" % lit(tz2)]
+    q.compared = [q.pre[-2]]
+    q.sql = "EXECUTE dq%s" % args[1]
+    q.post = ["DEALLOCATE dq", "RESET plan_cache_mode"]
+    return q
+
+
 # the declared twin of each built-in cloud-flow relation (same rows, same local copy)
 DECLARED = {"flows": "dflows", "flows_ci": "dflows_ci", "flows_ch": "dflows_ch", "flows_contoso": "dflows_contoso",
             "flows_fabrikam": "dflows_fabrikam", "flows_p": "dflows_p", "flows_u": "dflows_u"}
@@ -962,6 +1313,16 @@ def copy_checks():
     for t in ("flows_contoso", "flows_fabrikam", "flows_p", "flows_u"):
         out.append(("SELECT * FROM f.%s" % t, "SELECT * FROM l.%s" % t))
     out += [(fsql.replace(" FROM f.flows", " FROM f.dflows"), lsql) for fsql, lsql in out]     # the declared twins
+    # runs: every flow of the grammar, without tenant and with each, all the copy holds (session time zone UTC)
+    upto = {"runs": "run_start <= '%s 00:00+00'" % RUN_COPY_TO, "runs_ts": "run_start <= '%s 00:00'" % RUN_COPY_TO,
+            "runs_day": "run_day < '%s'" % RUN_COPY_TO}
+    for t, cond in upto.items():
+        for flow in RUN_FLOWS + RUN_ODD:
+            w = " WHERE flow_id = %s AND %s" % (lit(flow), cond)
+            out.append(("SELECT * FROM f.%s%s" % (t, w), "SELECT * FROM l.%s%s AND tenant IS NULL" % (t, w)))
+            for ten in AV_TENANTS:
+                w2 = w + " AND tenant = %s" % lit(ten)
+                out.append(("SELECT * FROM f.%s%s" % (t, w2), "SELECT * FROM l.%s%s" % (t, w2)))
     for tid in UI_TENANTS:
         for st in STARTS:
             for en in ENDS:
@@ -1003,6 +1364,7 @@ FAMILIES = [                        # name, generator, queries at DIFF_SCALE 1
     ("decl_fences", declared(g_fences), 200),
     ("decl_aggregates", declared(g_aggregates), 150),
     ("decl_generic", declared(g_generic), 150),
+    ("runs", g_runs, 900),
 ]
 
 
@@ -1056,9 +1418,11 @@ class Side:
                     out.append((k, res))
                 if res.error is not None:
                     break
-            if steps and steps[0][0].startswith("PREPARE"):
+            if any(sql.startswith("PREPARE") for sql, _ in steps):
                 self.conn.query("DEALLOCATE ALL")
                 self.conn.query("RESET plan_cache_mode")
+            if any(sql.startswith("SET timezone") for sql, _ in steps):
+                self.conn.query("RESET timezone")
         except pgwire.ConnectionLost as e:
             res = pgwire.Result()
             res.error = pgwire.PgError({"S": "LOST", "C": "LOST!", "M": "connection lost: %s" % e})
