@@ -1038,7 +1038,8 @@ def time_lit(rng, t, tz):
     writes a time: with an offset (untyped or timestamptz), the session's
     wall-clock time or the UTC one (untyped or timestamp), a date (untyped or
     date: t's day there), an expression (date + interval, timestamptz -
-    interval).  Which instant a literal means depends on its type, the
+    interval, stable ones of now() and current_date), now and then a typed
+    NULL instead (no rows).  Which instant a literal means depends on its type, the
     column's and the session's time zone: only the local side knows."""
     form = rng.random()
     cast = rng.random()
@@ -1060,8 +1061,15 @@ def time_lit(rng, t, tz):
         text = wall.strftime("%Y-%m-%d")
         return (lit(text) if cast < 0.4 else lit(text) + "::date" if cast < 0.6 else "date " + lit(text)
                 if cast < 0.8 else lit(text) + "::timestamptz")
-    if rng.random() < 0.4:                              # expressions (stable or immutable)
+    x = rng.random()
+    if x < 0.05:
+        return pick(rng, ["NULL::timestamptz", "NULL::timestamp", "NULL::date"])
+    if x < 0.35:                                        # expressions (stable or immutable)
         return "(date %s + interval '%d minutes')" % (lit(t.strftime("%Y-%m-%d")), t.hour * 60 + t.minute)
+    if x < 0.55:                                        # stable ones (now(), current_date) that land on t
+        if rng.random() < 0.5:
+            return "(current_date - (current_date - date %s))" % lit(t.strftime("%Y-%m-%d"))
+        return "(now() - (now() - timestamptz %s))" % lit(fmt_wall(t.replace(tzinfo=None)) + "+00")
     name, d = pick(rng, [("1 microsecond", timedelta(microseconds=1)), ("1 second", timedelta(seconds=1)),
                          ("1 hour", timedelta(hours=1))])
     sign = pick(rng, ["+", "-"])
@@ -1231,6 +1239,8 @@ def g_runs(rng):
         if rng.random() < 0.3:
             conj.append(eq_test(rng, "r.tenant", values(rng, AV_TENANTS))[0])
             q.test(0, "tenant")
+        if rng.random() < 0.7:                          # and a constant upper bound the requests carry
+            conj.append("r.%s %s %s" % (col, pick(rng, ["<", "<="]), time_lit(rng, run_instant(rng), tz)))
         q.sql = ("SELECT o.owner, p.label, r.run_id, r.%s FROM flow_owner o CROSS JOIN periods p JOIN %s r ON %s%s"
                  % (col, r, on, (" WHERE " + " AND ".join(conj)) if conj else ""))
         return q
