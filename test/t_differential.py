@@ -54,7 +54,8 @@ by its twin and the same expectations.  The family runs reads declared
 cloud-flow runs ({flowId} in the path, fromDate/toDate from a range column)
 through three declarations: run_start timestamptz, run_start timestamp
 (the API's UTC wall-clock time) and run_day date (param_format 'date': the
-UTC date), each under a session time zone (whole, half, three-quarter hour
+UTC date), and the first two again with param_format 'date' (runs_tzd,
+runs_tsd: same copies), each under a session time zone (whole, half, three-quarter hour
 offsets, +14, -11, three DST changes), with range tests of every kind (>=,
 >, <=, <, BETWEEN [SYMMETRIC], =, IN, = ANY, redundant bounds, ORs) written
 as date, timestamp and timestamptz literals, with offsets, and expressions,
@@ -97,7 +98,7 @@ DIFF_QUERIES=FILE runs hand-written queries instead of the grammar (family
 "file"), one a line, a relation written @table@ or, when the query tests
 echo columns of it, @table:col,col@ (e.g. "SELECT * FROM @flows:tenant@ u
 WHERE u.tenant = 'contoso'"; a declared twin by its own name, @dflows:tenant@,
-reads its built-in's copy): to reproduce and minimise a difference.
+reads its built-in's copy, @runs_tzd@ l.runs'): to reproduce and minimise a difference.
 
 Environment (scripts/test.sh): PGHOST, PGPORT, PGUSER, MOCK_URL.  Uses the
 shared mock (reset at the start and the end); talks to the server with
@@ -359,6 +360,9 @@ ALTER TABLE f.dflows_p ATTACH PARTITION f.dflows_p_fabrikam FOR VALUES IN ('fabr
 CREATE FOREIGN TABLE f.runs (%(runs)s) SERVER avepoint OPTIONS (%(ropts)s, page_size '10');
 CREATE FOREIGN TABLE f.runs_ts (%(runs_ts)s) SERVER avepoint OPTIONS (%(ropts)s, page_size '25');
 CREATE FOREIGN TABLE f.runs_day (%(runs_day)s) SERVER avepoint OPTIONS (%(ropts)s, page_size '60');
+-- timestamptz and timestamp ranges sent as plain dates (param_format 'date'): copies l.runs, l.runs_ts
+CREATE FOREIGN TABLE f.runs_tzd (%(runs_tzd)s) SERVER avepoint OPTIONS (%(ropts)s, page_size '30');
+CREATE FOREIGN TABLE f.runs_tsd (%(runs_tsd)s) SERVER avepoint OPTIONS (%(ropts)s, page_size '30');
 
 -- local side: the same shapes, filled below
 CREATE TABLE l.flows (%(flow_text)s);
@@ -404,6 +408,8 @@ INSERT INTO folders VALUES ('%(fk1)s', 'ops'), ('%(fk2)s', 'fin'), ('%(fk3)s', '
        "dflow_text": DFLOW_COLS % ("text", "text"), "dflow_ci": DFLOW_COLS % ("citext", "citext"),
        "dflow_ch": DFLOW_COLS % ("char(40)", "text"), "dopts": DFLOW_OPTS,
        "runs": RUNS_COLS, "runs_ts": RUNS_TS_COLS, "runs_day": RUNS_DAY_COLS, "ropts": RUN_OPTS,
+       "runs_tzd": RUNS_COLS.replace("'toDate')", "'toDate', param_format 'date')"),
+       "runs_tsd": RUNS_TS_COLS.replace("'toDate')", "'toDate', param_format 'date')"),
        "l_runs": RUN_COLS % ("", "", "run_start", "timestamptz", "", "timestamptz", "", ""),
        "l_runs_ts": RUN_COLS % ("", "", "run_start", "timestamp", "", "timestamp", "", ""),
        "l_runs_day": "flow_id text, run_id text, run_day date, duration numeric, state text, tenant text",
@@ -999,6 +1005,7 @@ RUN_COL = {"runs": ("run_start", "timestamptz"), "runs_ts": ("run_start", "times
 RUN_OUT = {"runs": ["flow_id", "run_id", "run_start", "run_end", "duration", "state", "tenant"],
            "runs_ts": ["flow_id", "run_id", "run_start", "run_end", "duration", "state", "tenant"],
            "runs_day": ["flow_id", "run_id", "run_day", "duration", "state", "tenant"]}
+RUNS_DATE_FORMAT = {"runs": "runs_tzd", "runs_ts": "runs_tsd"}      # same copies, ranges sent as dates
 UTC = timezone.utc
 RUN_T0 = datetime(RUN_FIRST.year, RUN_FIRST.month, RUN_FIRST.day, tzinfo=UTC)
 RUN_T1 = datetime(RUN_LAST.year, RUN_LAST.month, RUN_LAST.day, 23, 59, 59, tzinfo=UTC)
@@ -1161,6 +1168,8 @@ def g_runs(rng):
     col = RUN_COL[table][0]
     ctype = RUN_COL[table][1]
     r = q.rel(table)
+    if table != "runs_day" and rng.random() < 0.3:     # the same column with param_format 'date'
+        q.foreign[0] = RUNS_DATE_FORMAT[table]
     tz = pick(rng, RUN_TZS)
     q.pre = ["SET timezone = %s" % lit(tz)]
     shape = pick(rng, ["filter"] * 4 + ["agg", "join", "join", "semi", "periods", "generic"])
@@ -1271,7 +1280,7 @@ def g_runs(rng):
 # the declared twin of each built-in cloud-flow relation (same rows, same local copy)
 DECLARED = {"flows": "dflows", "flows_ci": "dflows_ci", "flows_ch": "dflows_ch", "flows_contoso": "dflows_contoso",
             "flows_fabrikam": "dflows_fabrikam", "flows_p": "dflows_p", "flows_u": "dflows_u"}
-LOCAL_OF = {d: t for t, d in DECLARED.items()}
+LOCAL_OF = {d: t for t, d in list(DECLARED.items()) + list(RUNS_DATE_FORMAT.items())}
 
 
 def declared(gen):
@@ -1333,6 +1342,9 @@ def copy_checks():
             for ten in AV_TENANTS:
                 w2 = w + " AND tenant = %s" % lit(ten)
                 out.append(("SELECT * FROM f.%s%s" % (t, w2), "SELECT * FROM l.%s%s" % (t, w2)))
+            if t in RUNS_DATE_FORMAT:
+                out.append(("SELECT * FROM f.%s%s" % (RUNS_DATE_FORMAT[t], w),
+                            "SELECT * FROM l.%s%s AND tenant IS NULL" % (t, w)))
     for tid in UI_TENANTS:
         for st in STARTS:
             for en in ENDS:
