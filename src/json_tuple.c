@@ -23,7 +23,9 @@
 #include <ctype.h>
 
 #include "common/jsonapi.h"
+#include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 
 #include "usage_fdw.h"
@@ -342,6 +344,47 @@ total_scalar(ItemParseState *st, char *token, JsonTokenType tokentype)
 }
 
 /*
+ * The scalar value of a row's field, for the columns it feeds: its text (a
+ * string de-escaped), except that a json or jsonb column gets a string as
+ * the JSON string it is (the string "123" must not become the number 123);
+ * JSON null is SQL NULL.  Takes over token.
+ */
+static void
+field_scalar(ItemParseState *st, char *token, JsonTokenType tokentype)
+{
+	char	   *quoted = NULL;
+
+	if (tokentype == JSON_TOKEN_NULL)
+	{
+		if (token)
+			pfree(token);
+		token = NULL;
+	}
+	for (int i = 0; i < st->natts; i++)
+	{
+		Oid			typid = st->cols[i].typid;
+
+		if (!st->field_cols[i])
+			continue;
+		if (tokentype == JSON_TOKEN_STRING &&
+			(typid == JSONOID || typid == JSONBOID))
+		{
+			if (quoted == NULL)
+			{
+				StringInfoData buf;
+
+				initStringInfo(&buf);
+				escape_json(&buf, token);
+				quoted = buf.data;
+			}
+			st->values[i] = quoted;
+		}
+		else
+			st->values[i] = token;
+	}
+}
+
+/*
  * A scalar: the body itself (an error), the rows value (null: no rows),
  * a row (an error), the value of a row's field, the next link, totalCount.
  */
@@ -361,13 +404,8 @@ item_scalar(void *state, char *token, JsonTokenType tokentype)
 	{
 		if (st->field_wanted)
 		{
-			char	   *v = (tokentype == JSON_TOKEN_NULL) ? NULL : token;
-
-			for (int i = 0; i < st->natts; i++)
-				if (st->field_cols[i])
-					st->values[i] = v;
-			if (v != NULL)
-				token = NULL;	/* kept */
+			field_scalar(st, token, tokentype);
+			token = NULL;		/* kept, or freed */
 		}
 	}
 	else if (st->in_rows && level == st->item_level)
