@@ -16,7 +16,7 @@ MATCH_KEYS = {"method", "path_regex", "query", "body"}
 ACTION_KEYS = {"status", "body", "content_type", "headers", "retry_after", "delay_ms", "drop",
                "truncate", "body_raw", "body_b64", "next_link", "item_patch", "items",
                "next_link_cycle", "endless_pages", "pad_to", "echo_request", "big_header",
-               "many_headers"}
+               "many_headers", "trickle"}
 MAX_PAD_TO = 256 * 1024 * 1024
 MAX_HEADER_PAD = 16 * 1024 * 1024
 
@@ -138,6 +138,12 @@ class FaultRule:
             n = a.get(name, 0)
             if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_HEADER_PAD:
                 raise ValueError("action.%s must be an integer 0..%d" % (name, MAX_HEADER_PAD))
+        if "trickle" in a:
+            t = a["trickle"]
+            if (not isinstance(t, dict) or set(t) - {"bytes", "delay_ms"} or "bytes" not in t
+                    or any(isinstance(v, bool) or not isinstance(v, int) for v in t.values())
+                    or not 1 <= t["bytes"] <= 1 << 20 or not 0 <= t.get("delay_ms", 0) <= 1000):
+                raise ValueError("action.trickle must be {\"bytes\": 1..1048576, \"delay_ms\": 0..1000}")
         if "pad_to" in a:
             n = a["pad_to"]
             if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_PAD_TO:
@@ -157,7 +163,7 @@ class FaultRule:
         for name in ("drop", "truncate"):
             if a.get(name):
                 parts.append(name)
-        for name in ("echo_request", "big_header", "many_headers"):
+        for name in ("echo_request", "big_header", "many_headers", "trickle"):
             if name in a:
                 parts.append(name)
         for name in ("body_raw", "body_b64", "content_type", "next_link", "item_patch", "items",

@@ -194,8 +194,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- writing --------------------------------------------------------------
 
-    def _send(self, resp, truncate=False):
-        """Write the whole response in one send (no Nagle stalls); return its status."""
+    def _send(self, resp, truncate=False, trickle=None):
+        """Write the whole response in one send (no Nagle stalls), or with
+        trickle {"bytes": n, "delay_ms": d} the head and then the body n bytes
+        at a time, d ms apart (Nagle off), so that the client reads it in
+        pieces cut anywhere; return its status."""
         body = resp.body()
         try:
             phrase = http.HTTPStatus(resp.status).phrase
@@ -218,6 +221,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             # full Content-Length announced, half the body sent, then the connection closes
             body = body[:len(body) // 2]
             self.close_connection = True
+        if trickle:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.wfile.write(head)
+            self.wfile.flush()
+            n, delay = trickle["bytes"], trickle.get("delay_ms", 0) / 1000.0
+            for k in range(0, len(body), n):
+                self.wfile.write(body[k:k + n])
+                self.wfile.flush()
+                if delay:
+                    time.sleep(delay)
+            return resp.status
         self.wfile.write(head + body)
         self.wfile.flush()
         return resp.status
@@ -270,7 +284,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             else:
                 req = self._request(path, query, body)
                 resp = self._handle_route(kind, style, allowed, arg, req,
-                                          bool(action.get("endless_pages")))
+                                          bool(action.get("endless_pages")), rule is None)
                 rec.update(resp.log_fields)
                 form = state.get_config()["nextlink_form"]
                 apply_response_faults(resp, action, query,
@@ -281,7 +295,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for k, v in action.get("headers", {}).items():
                 resp.headers.append((k, str(v)))
             resp.headers.extend(header_faults(action))
-            status = self._send(resp, truncate=bool(action.get("truncate")))
+            status = self._send(resp, truncate=bool(action.get("truncate")),
+                                trickle=action.get("trickle"))
         except (ConnectionError, ssl.SSLError, socket.timeout):
             self.close_connection = True
         except Exception:                            # a bug in the mock: 500, logged
@@ -295,7 +310,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         finally:
             state.finish_record(rec, status)
 
-    def _handle_route(self, kind, style, allowed, arg, req, endless):
+    def _handle_route(self, kind, style, allowed, arg, req, endless, cacheable=False):
         """The vendor's answer (test/mockapi/oauth.py, uipath.py, avepoint.py)."""
         state = self.state
         if kind is None:
@@ -318,7 +333,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if kind == "avepoint":
             return avepoint_family.endpoint(req, arg[0], arg[1], state.dataset, state.get_config(),
                                             self._origin(), endless)
-        return avepoint.cloudflows(req, state.dataset, state.get_config(), self._origin(), endless)
+        config = state.get_config()
+        origin = self._origin()
+        if endless or not cacheable:
+            return avepoint.cloudflows(req, state.dataset, config, origin, endless)
+        key = (req.path, tuple(req.query), origin, config["avepoint_rows"],
+               config["nextlink_style"], config["nextlink_form"])
+        return state.page_cache(key, lambda: avepoint.cloudflows(req, state.dataset, config,
+                                                                 origin, endless))
 
     def _origin(self):
         """scheme://host of the URL the client used (for nextLink)."""

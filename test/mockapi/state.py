@@ -7,7 +7,7 @@ import secrets
 import threading
 import time
 
-from .common import DEFAULT_TOKEN, MAX_AVEPOINT_ROWS, NEXTLINK_FORMS, NEXTLINK_STYLES
+from .common import Resp, DEFAULT_TOKEN, MAX_AVEPOINT_ROWS, NEXTLINK_FORMS, NEXTLINK_STYLES
 from .faults import FaultRule
 
 
@@ -36,6 +36,8 @@ class MockState:
         self.conn_ids = itertools.count(1)
         self.log_file = open(args.log_file, "a", encoding="utf-8") if args.log_file else None
         self.log_file_lock = threading.Lock()
+        self.pages = {}             # rendered cloudflows pages (page_cache)
+        self.pages_bytes = 0
 
     # -- file log (one JSON object per line) --------------------------------
 
@@ -89,6 +91,32 @@ class MockState:
             self.config = dict(self.defaults)
             self.issued = {}
             self.jtis = set()
+
+    # -- rendered pages ---------------------------------------------------------
+
+    PAGES_MAX_BYTES = 256 * 1024 * 1024
+
+    def page_cache(self, key, render):
+        """The bytes of a successful page, rendered once per key (the request,
+        the origin and the config it depends on): the Python mock would
+        otherwise take longer to build a big page than the FDW to read it,
+        and the benchmark would measure the mock.  Other answers are not
+        kept.  Returns a Resp."""
+        with self.lock:
+            raw = self.pages.get(key)
+        if raw is not None:
+            return Resp(200, raw=raw, items_key=None)
+        resp = render()
+        if resp.status == 200 and resp.raw is None:
+            resp.raw = resp.body()
+            with self.lock:
+                if self.pages_bytes + len(resp.raw) > self.PAGES_MAX_BYTES:
+                    self.pages = {}
+                    self.pages_bytes = 0
+                self.pages[key] = resp.raw
+                self.pages_bytes += len(resp.raw)
+            resp = Resp(200, raw=resp.raw)
+        return resp
 
     # -- tokens ---------------------------------------------------------------
 
