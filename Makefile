@@ -36,6 +36,7 @@ OBJS = \
 	src/redact.o \
 	src/auth.o \
 	src/json_tuple.o \
+	src/json_get.o \
 	src/explain.o \
 	src/ddl.o \
 	src/echo_check.o \

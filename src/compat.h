@@ -151,17 +151,42 @@ usage_compat_wait_event(void)
 }
 
 /*
- * A JSON lexer over len bytes of body in the given encoding, keeping field
- * names (17 takes a context to fill, or NULL).
+ * A JSON lexer over len bytes of body in the given encoding; need_escapes
+ * asks it to de-escape strings (and field names) into lex->strval (17 takes
+ * a context to fill, or NULL).
  */
 static inline JsonLexContext *
-usage_compat_json_lexer(const char *body, size_t len, int encoding)
+usage_compat_json_lexer(const char *body, size_t len, int encoding,
+						bool need_escapes)
 {
 #if PG_VERSION_NUM >= 170000
-	return makeJsonLexContextCstringLen(NULL, (char *) body, len, encoding, true);
+	return makeJsonLexContextCstringLen(NULL, (char *) body, len, encoding,
+										need_escapes);
 #else
-	return makeJsonLexContextCstringLen((char *) body, (int) len, encoding, true);
+	return makeJsonLexContextCstringLen((char *) body, (int) len, encoding,
+										need_escapes);
 #endif
+}
+
+/*
+ * Point a lexer at len bytes of buf, to go on lexing at offset pos (the
+ * lexer of json_tuple.c reads a buffer that grows and moves).  The fields
+ * are the lexer's public state on every version; 15 and 16 hold the length
+ * as an int (the bodies are at most USAGE_MAX_RESPONSE_BYTES).
+ */
+static inline void
+usage_compat_json_lexer_at(JsonLexContext *lex, char *buf, size_t len,
+						   size_t pos)
+{
+	lex->input = buf;
+#if PG_VERSION_NUM >= 170000
+	lex->input_length = len;
+#else
+	lex->input_length = (int) len;
+#endif
+	lex->token_terminator = buf + pos;
+	lex->prev_token_terminator = buf + pos;
+	lex->line_start = buf;
 }
 
 /*

@@ -31,6 +31,20 @@
 
 #include "fetch.h"
 
+/*
+ * Rows are formed in batches of up to this much memory (then reused for
+ * the next): a page of 1,000 rows is one batch, so that its next page is
+ * requested as soon as it is read; a body of 100,000 rows is many.
+ */
+#define BATCH_BYTES (2 * 1024 * 1024)
+/* the body is handed to the parser in pieces of at most this much */
+#define FEED_BYTES (64 * 1024)
+/*
+ * A page is read as it comes once this much of it is there (a smaller one
+ * is read when complete, and may still be tried again if it fails).
+ */
+#define STREAM_START_BYTES (256 * 1024)
+
 /* one call: a combination of parameter values, and its pages */
 typedef struct UsageCall
 {
@@ -40,7 +54,7 @@ typedef struct UsageCall
 	Datum	   *echo;			/* per attribute: echo value */
 	bool	   *echo_null;
 	char	   *url;			/* of the page requested last */
-	char	   *body;
+	char	   *body;			/* of the requests, or NULL */
 	UsageTransfer *xfer;		/* owner slot: page in flight or done, not
 								 * yet parsed (the calls array does not move
 								 * once a call has started) */
@@ -72,7 +86,8 @@ struct UsageFetch
 	const UsageBearerSource *bearer;	/* of the requests */
 
 	MemoryContext call_cxt;		/* per (re)scan: calls, value sets */
-	MemoryContext page_cxt;		/* rows of the page being returned */
+	MemoryContext parse_cxt;	/* the parser of the page being read */
+	MemoryContext page_cxt;		/* the rows being returned */
 	MemoryContextCallback cleanup;
 
 	/* per (re)scan */
@@ -82,6 +97,9 @@ struct UsageFetch
 	int			cur_call;		/* call whose rows are being returned */
 	int			next_start;		/* first call not yet started */
 	UsageCall  *filling;		/* call whose page is being parsed */
+	UsageRowParser *parser;		/* its parser, or NULL between pages */
+	bool		parser_ahead;	/* it stopped at a full batch, not for want
+								 * of bytes */
 	HeapTuple  *rows;
 	int			nrows;
 	int			maxrows;
@@ -295,14 +313,12 @@ conversion_error_callback(void *arg)
 }
 
 /*
- * usage_item_callback of the JSON parser: one response item, its values as
- * text per attribute, becomes a row of the page (echo columns from the
- * request).
+ * One response item, its values as text per attribute, becomes a row of the
+ * batch (echo columns from the request).
  */
 static void
-add_row(void *arg, char **values)
+add_row(UsageFetch *f, char **values)
 {
-	UsageFetch *f = (UsageFetch *) arg;
 	UsageCall  *call = f->filling;
 
 	for (int i = 0; i < f->natts; i++)
@@ -320,7 +336,7 @@ add_row(void *arg, char **values)
 				break;
 			case USAGE_COL_RESPONSE:
 			case USAGE_COL_WHOLE_ITEM:
-				if (values[i] == NULL)
+				if (values[i] == NULL || c->unread)
 				{
 					f->dnulls[i] = true;
 					break;
@@ -452,20 +468,6 @@ check_content_type(UsageFetch *f, UsageTransfer *xfer)
 }
 
 /*
- * await_page
- *		Wait for the page of a call, and fail unless it came with HTTP 200.
- *
- * http.c retries what is worth retrying, a 401 with a new token included.
- */
-static void
-await_page(UsageFetch *f, UsageCall *call)
-{
-	usage_http_wait(call->xfer);
-	if (usage_http_failure(call->xfer) != USAGE_FAIL_NONE)
-		usage_http_report_failure(call->xfer, f->what);
-}
-
-/*
  * Add a page's totalCount to the scan's.  totalCount counts all pages of a
  * call: once per call.  The sum over a fan-out saturates instead of
  * wrapping around.
@@ -485,67 +487,149 @@ count_total(UsageFetch *f, UsageCall *call, const UsageParseResult *res)
 }
 
 /*
- * parse_page
- *		Parse the call's page, just arrived, into f->rows; then release its
- *		transfer and request the call's next page, if any, so that it
- *		downloads while the executor consumes this one.
+ * open_page
+ *		Wait until the call's page can be read (it is done, or a 200 of which
+ *		STREAM_START_BYTES have come), fail unless it came with HTTP 200 and
+ *		JSON, and set up a parser for it.
  *
- * Every error about the response names it (conversion_error_callback).
+ * http.c retries what is worth retrying, a 401 with a new token included.
  */
 static void
-parse_page(UsageFetch *f, UsageCall *call)
+open_page(UsageFetch *f, UsageCall *call)
 {
-	UsageParseResult res;
-	const char *body;
-	size_t		len;
 	MemoryContext old;
 	ErrorContextCallback errcb;
-	char	   *next_url;
 
-	MemoryContextReset(f->page_cxt);
-	f->rows = NULL;
-	f->nrows = f->maxrows = f->next_row = 0;
-	f->filling = call;
+	usage_http_wait_readable(call->xfer, STREAM_START_BYTES);
+	if (usage_http_is_done(call->xfer) &&
+		usage_http_failure(call->xfer) != USAGE_FAIL_NONE)
+		usage_http_report_failure(call->xfer, f->what);
+
 	f->conv.url = call->url;
-
 	errcb.callback = conversion_error_callback;
 	errcb.arg = f;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
-
 	check_content_type(f, call->xfer);
+	error_context_stack = errcb.previous;
+	f->conv.url = NULL;
 
-	old = MemoryContextSwitchTo(f->page_cxt);
-	body = usage_http_body(call->xfer, &len);
-	usage_parse_response(body, len, f->ep, f->cols, f->natts,
-						 add_row, f, &res);
+	MemoryContextReset(f->parse_cxt);
+	old = MemoryContextSwitchTo(f->parse_cxt);
+	f->parser = usage_row_parser_create(f->ep, f->cols, f->natts);
 	MemoryContextSwitchTo(old);
-	call->npages++;
-	count_total(f, call, &res);
+	f->filling = call;
+}
 
+/*
+ * Feed the parser the bytes of the page that have come (waiting for some),
+ * failing if the transfer failed on the way.
+ */
+static void
+feed_parser(UsageFetch *f, UsageCall *call)
+{
+	const char *data;
+	size_t		len;
+	bool		final;
+	const char *url = f->conv.url;
+
+	f->conv.url = NULL;			/* a transfer's failure names its request */
+	usage_http_take(call->xfer, FEED_BYTES, &data, &len, &final);
+	if (final && usage_http_failure(call->xfer) != USAGE_FAIL_NONE)
+		usage_http_report_failure(call->xfer, f->what);
+	f->conv.url = url;
+	usage_row_parser_feed(f->parser, data, len, final);
+}
+
+/*
+ * The page is done: count its total, release its transfer, and request
+ * the call's next page, if any, so that it downloads while the executor
+ * consumes the rows of this one.
+ */
+static void
+finish_page(UsageFetch *f, UsageCall *call)
+{
+	const UsageParseResult *res = usage_row_parser_result(f->parser);
+	char	   *next_url;
+
+	call->npages++;
+	count_total(f, call, res);
 	usage_http_release(&call->xfer);
-	next_url = usage_next_page_url(f->opts, call->url, res.next_link,
+	next_url = usage_next_page_url(f->opts, call->url, res->next_link,
 								   call->npages, &call->followed, f->call_cxt);
+	f->parser = NULL;
 	if (next_url)
 	{
 		call->url = next_url;
 		send_page(f, call);
 	}
+}
+
+/*
+ * read_rows
+ *		The next rows of the call's page into f->rows: up to ROWS_PER_BATCH,
+ *		fewer when the page ends or no more have come yet.
+ *
+ * Every error about the response names it (conversion_error_callback).
+ */
+static void
+read_rows(UsageFetch *f, UsageCall *call)
+{
+	MemoryContext old;
+	ErrorContextCallback errcb;
+
+	MemoryContextReset(f->page_cxt);
+	f->rows = NULL;
+	f->nrows = f->maxrows = f->next_row = 0;
+	f->parser_ahead = false;
+	f->conv.url = call->url;
+	errcb.callback = conversion_error_callback;
+	errcb.arg = f;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
+
+	old = MemoryContextSwitchTo(f->page_cxt);
+	for (;;)
+	{
+		char	  **values;
+		UsageParseStep step = usage_row_parser_next(f->parser, &values);
+
+		if (step == USAGE_PARSE_ROW)
+		{
+			add_row(f, values);
+			if ((f->nrows & 63) == 0 &&
+				MemoryContextMemAllocated(f->page_cxt, false) > BATCH_BYTES)
+			{
+				f->parser_ahead = true;
+				break;
+			}
+		}
+		else if (step == USAGE_PARSE_DONE)
+		{
+			finish_page(f, call);
+			break;
+		}
+		else if (f->nrows > 0)
+			break;				/* these first, then wait for more */
+		else
+			feed_parser(f, call);
+	}
+	MemoryContextSwitchTo(old);
 
 	error_context_stack = errcb.previous;
 	f->conv.url = NULL;
 }
 
 /*
- * next_page
- *		Parse the next page into f->rows.  Returns false at the end of the
+ * next_rows
+ *		Read the next rows into f->rows.  Returns false at the end of the
  *		calls.
  *
  * Takes the calls in order, each page of the current call in turn, while
  * up to max_concurrency calls ahead of it are under way.
  */
 static bool
-next_page(UsageFetch *f)
+next_rows(UsageFetch *f)
 {
 	while (f->cur_call < f->ncalls)
 	{
@@ -553,7 +637,7 @@ next_page(UsageFetch *f)
 
 		fill_window(f);
 		call = &f->calls[f->cur_call];
-		if (call->xfer == NULL)
+		if (f->parser == NULL && call->xfer == NULL)
 		{
 			/* all pages of this call are done */
 			if (call->followed)
@@ -562,8 +646,9 @@ next_page(UsageFetch *f)
 			f->cur_call++;
 			continue;
 		}
-		await_page(f, call);
-		parse_page(f, call);
+		if (f->parser == NULL)
+			open_page(f, call);
+		read_rows(f, call);
 		if (f->nrows > 0)
 			return true;
 	}
@@ -614,7 +699,9 @@ usage_fetch_create(UsageOptions *opts, UsageColumn *cols, TupleDesc tupdesc,
 	f->conv.col = -1;
 	f->call_cxt = AllocSetContextCreate(parent, "usage_fdw calls",
 										ALLOCSET_DEFAULT_SIZES);
-	f->page_cxt = AllocSetContextCreate(parent, "usage_fdw page",
+	f->parse_cxt = AllocSetContextCreate(parent, "usage_fdw parse",
+										 ALLOCSET_DEFAULT_SIZES);
+	f->page_cxt = AllocSetContextCreate(parent, "usage_fdw rows",
 										ALLOCSET_DEFAULT_SIZES);
 	f->cleanup.func = call_cxt_cleanup;
 	f->cleanup.arg = f;
@@ -639,7 +726,7 @@ usage_fetch_next(UsageFetch *f, int *tag)
 {
 	while (f->next_row >= f->nrows)
 	{
-		if (!next_page(f))
+		if (!next_rows(f))
 			return NULL;
 	}
 	*tag = f->filling ? f->filling->tag : -1;
@@ -672,7 +759,9 @@ usage_fetch_ready(UsageFetch *f)
 	if (f->next_row < f->nrows || f->cur_call >= f->ncalls)
 		return true;
 	call = &f->calls[f->cur_call];
-	return call->xfer == NULL || usage_http_is_done(call->xfer);
+	return call->xfer == NULL || f->parser_ahead ||
+		usage_http_readable(call->xfer,
+							f->parser ? 1 : STREAM_START_BYTES);
 }
 
 /* Forget the calls and rows of a (re)scan, to start afresh. */
@@ -681,12 +770,15 @@ usage_fetch_reset(UsageFetch *f)
 {
 	release_calls(f);
 	MemoryContextReset(f->call_cxt);
+	MemoryContextReset(f->parse_cxt);
 	MemoryContextReset(f->page_cxt);
 	/* reset callbacks run once: register again */
 	MemoryContextRegisterResetCallback(f->call_cxt, &f->cleanup);
 	f->calls = NULL;
 	f->ncalls = f->maxcalls = 0;
 	f->filling = NULL;
+	f->parser = NULL;
+	f->parser_ahead = false;
 	f->cur_call = 0;
 	f->next_start = 0;
 	f->rows = NULL;
@@ -700,8 +792,10 @@ usage_fetch_end(UsageFetch *f)
 	release_calls(f);
 	f->ncalls = 0;
 	MemoryContextDelete(f->call_cxt);
+	MemoryContextDelete(f->parse_cxt);
 	MemoryContextDelete(f->page_cxt);
-	f->call_cxt = f->page_cxt = NULL;
+	f->call_cxt = f->parse_cxt = f->page_cxt = NULL;
+	f->parser = NULL;
 }
 
 /* What the requests did so far (and the calls of the current rescan). */

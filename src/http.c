@@ -290,6 +290,9 @@ start_attempt(UsageTransfer *x)
 	CURLMcode	mc;
 
 	x->len = 0;
+	x->taken = 0;
+	x->received = 0;
+	x->paused = false;
 	if (x->buf)
 		x->buf[0] = '\0';
 	x->too_large = false;
@@ -474,15 +477,18 @@ finish_attempt(UsageTransfer *x, CURLcode rc)
 		(rc == CURLE_OUT_OF_MEMORY || rc == USAGE_CURLE_TOO_LARGE))
 		x->headers_too_large = true;
 	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
-	if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
+	if (x->content_type == NULL &&
+		curl_easy_getinfo(x->easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK && ct)
 		x->content_type = strdup(ct);
 	if (x->stats)
-		x->stats->bytes += x->len;
+		x->stats->bytes += x->received;
 	curl_multi_remove_handle(multi, x->easy);
 	x->in_multi = false;
 	x->state = USAGE_XFER_DONE;
 
-	if (!usage_http_classify(x).retryable || x->attempts > x->max_retries)
+	/* rows of a body being read as it came are out: no second attempt */
+	if (x->streaming || !usage_http_classify(x).retryable ||
+		x->attempts > x->max_retries)
 		return;
 
 	/* never at once: at least the backoff */
@@ -781,10 +787,86 @@ usage_http_body(UsageTransfer *xfer, size_t *len)
 	return xfer->buf ? xfer->buf : "";
 }
 
-/* The Content-Type of the response, or NULL when it had none. */
+/*
+ * Can a reader start on the transfer's body: it is done (succeeded, or
+ * failed for good), or its response is a 200 of which at least min_bytes
+ * have come (fewer when the response is done).
+ */
+bool
+usage_http_readable(UsageTransfer *xfer, size_t min_bytes)
+{
+	long		code = 0;
+
+	if (xfer->state == USAGE_XFER_DONE)
+		return true;
+	if (xfer->state != USAGE_XFER_RUNNING ||
+		xfer->len - xfer->taken < Max(min_bytes, 1))
+		return false;
+	curl_easy_getinfo(xfer->easy, CURLINFO_RESPONSE_CODE, &code);
+	return code == 200;
+}
+
+/*
+ * Drive all transfers until a reader can start on xfer's body (see
+ * usage_http_readable).  A 401 is sent again with a new token first, when
+ * that can be had.
+ */
+void
+usage_http_wait_readable(UsageTransfer *xfer, size_t min_bytes)
+{
+	do
+	{
+		while (!usage_http_readable(xfer, min_bytes))
+			http_step(WAIT_SLICE_MS);
+	} while (refresh_bearer(xfer));
+}
+
+/*
+ * Take up to max_bytes of the body bytes of a readable transfer that have
+ * come so far: *data and *len, valid until the next call into the HTTP
+ * client; *final when they are the last (check usage_http_failure() first).
+ * Waits for more when none are there.  From the first take on, the transfer
+ * is not tried again (the reader has the start of this attempt's body), and
+ * it is paused while STREAM_BUFFER_BYTES wait for the reader.
+ */
+void
+usage_http_take(UsageTransfer *xfer, size_t max_bytes, const char **data,
+				size_t *len, bool *final)
+{
+	xfer->streaming = true;
+	if (xfer->taken == xfer->len)
+		xfer->taken = xfer->len = 0;
+	if (xfer->paused && xfer->len - xfer->taken < STREAM_BUFFER_BYTES / 2)
+	{
+		/*
+		 * May call write_cb at once, with the bytes it paused on; then let
+		 * libcurl read on at once rather than at the end of a wait slice.
+		 */
+		xfer->paused = false;
+		curl_easy_pause(xfer->easy, CURLPAUSE_CONT);
+		http_step(0);
+	}
+	while (xfer->len == xfer->taken && xfer->state != USAGE_XFER_DONE)
+		http_step(WAIT_SLICE_MS);
+	*data = xfer->buf ? xfer->buf + xfer->taken : "";
+	*len = Min(xfer->len - xfer->taken, max_bytes);
+	xfer->taken += *len;
+	*final = xfer->state == USAGE_XFER_DONE && xfer->taken == xfer->len;
+}
+
+/*
+ * The Content-Type of the response, or NULL when it had none (also of a
+ * response still coming, see usage_http_readable).
+ */
 const char *
 usage_http_content_type(UsageTransfer *xfer)
 {
+	char	   *ct = NULL;
+
+	if (xfer->content_type == NULL && xfer->state == USAGE_XFER_RUNNING &&
+		curl_easy_getinfo(xfer->easy, CURLINFO_CONTENT_TYPE, &ct) == CURLE_OK &&
+		ct != NULL)
+		xfer->content_type = strdup(ct);
 	return xfer->content_type;
 }
 

@@ -24,10 +24,23 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	UsageTransfer *x = (UsageTransfer *) userdata;
 	size_t		n = size * nmemb;
 
-	if (x->len + n > USAGE_MAX_RESPONSE_BYTES)
+	if (x->received + n > USAGE_MAX_RESPONSE_BYTES)
 	{
 		x->too_large = true;
 		return 0;				/* makes libcurl abort with CURLE_WRITE_ERROR */
+	}
+	if (x->taken > 0 && x->len + n + 1 > x->cap)
+	{
+		/* the reader has these: make room */
+		memmove(x->buf, x->buf + x->taken, x->len - x->taken);
+		x->len -= x->taken;
+		x->taken = 0;
+	}
+	if (x->streaming && x->len > 0 && x->len + n > STREAM_BUFFER_BYTES)
+	{
+		/* libcurl keeps these bytes and hands them over again: see unpause */
+		x->paused = true;
+		return CURL_WRITEFUNC_PAUSE;
 	}
 	if (x->len + n + 1 > x->cap)
 	{
@@ -44,6 +57,7 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	}
 	memcpy(x->buf + x->len, ptr, n);
 	x->len += n;
+	x->received += n;
 	x->buf[x->len] = '\0';
 	return n;
 }

@@ -25,6 +25,11 @@
 #define RETRY_AFTER_MAX_LEN 128
 /* how much of an API's error text goes into a message */
 #define API_TEXT_MAX_BYTES 500
+/*
+ * A body being read as it comes is paused when this much is waiting for
+ * the reader (PostgreSQL's memory stays flat whatever the body's size).
+ */
+#define STREAM_BUFFER_BYTES (256 * 1024)
 /* the most response header bytes accepted (libcurl refuses a line >100 kB) */
 #define MAX_HEADER_BYTES (64 * 1024)
 /* secrets shorter than this are not redacted: they would match any text */
@@ -68,9 +73,16 @@ struct UsageTransfer
 	CURLcode	result;
 	long		status;
 	char		errbuf[CURL_ERROR_SIZE];
-	char	   *buf;			/* response body (malloc'd) */
+	char	   *buf;			/* response body (malloc'd), or what of it
+								 * has not been taken yet */
 	size_t		len;
 	size_t		cap;
+	size_t		taken;			/* of buf[0..len), bytes the reader has */
+	size_t		received;		/* body bytes of the attempt, taken or not */
+	bool		streaming;		/* the reader takes the body as it comes
+								 * (usage_http_take): no retry, and a pause
+								 * while it is behind */
+	bool		paused;			/* by write_cb, for the reader to catch up */
 	bool		too_large;
 	char	   *content_type;	/* malloc'd */
 	char	   *retry_after;	/* malloc'd value of the Retry-After header of

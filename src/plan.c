@@ -19,6 +19,7 @@
 
 #include <math.h>
 
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "foreign/fdwapi.h"
 #include "nodes/makefuncs.h"
@@ -560,6 +561,32 @@ unsent_echo_columns(UsagePlanInfo *info, List *supplied)
 }
 
 /*
+ * The attribute numbers of the columns whose values the query does not
+ * read: in neither the relation's target list (what the joins and the
+ * output above the scan use; a whole-row reference uses every column) nor
+ * the clauses checked at the scan.  As postgres_fdw fetches only the
+ * columns in attrs_used, the scan leaves these NULL without converting them.
+ */
+static List *
+unread_columns(RelOptInfo *baserel, List *scan_clauses)
+{
+	Bitmapset  *used = NULL;
+	List	   *unread = NIL;
+	ListCell   *lc;
+
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &used);
+	foreach(lc, scan_clauses)
+		pull_varattnos((Node *) lfirst_node(RestrictInfo, lc)->clause,
+					   baserel->relid, &used);
+	if (bms_is_member(0 - FirstLowInvalidHeapAttributeNumber, used))
+		return NIL;				/* a whole-row reference */
+	for (AttrNumber a = 1; a <= baserel->max_attr; a++)
+		if (!bms_is_member(a - FirstLowInvalidHeapAttributeNumber, used))
+			unread = lappend(unread, makeInteger(a));
+	return unread;
+}
+
+/*
  * GetForeignPlan: the ForeignScan of the chosen path.  Its clauses (and a
  * batched join's keys) give the pushed-down conditions, whose value
  * expressions go into fdw_exprs and the rest into fdw_private (see
@@ -602,8 +629,9 @@ usageGetForeignPlan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		report_missing_param(info, missing);
 
 	/* the slots of UsageScanPrivateIndex, in order */
-	fdw_private = list_make3(usage_conds_to_list(pd.conds), batch_keys,
-							 unsent_echo_columns(info, supplied));
+	fdw_private = list_make4(usage_conds_to_list(pd.conds), batch_keys,
+							 unsent_echo_columns(info, supplied),
+							 unread_columns(baserel, scan_clauses));
 	Assert(list_length(fdw_private) == USAGE_PRIVATE_NSLOTS);
 
 	return make_foreignscan(tlist,

@@ -107,6 +107,7 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 	Relation	rel = node->ss.ss_currentRelation;
 	Oid			userid;
 	char	   *what;
+	ListCell   *lc;
 
 	node->fdw_state = st;
 	st->ready_pipe[0] = st->ready_pipe[1] = -1;
@@ -119,6 +120,8 @@ usageBeginForeignScan(ForeignScanState *node, int eflags)
 								 &st->param_col);
 	st->batch = usage_batch_keys_from_list(list_nth(fsplan->fdw_private,
 													USAGE_PRIVATE_BATCH_KEYS));
+	foreach(lc, (List *) list_nth(fsplan->fdw_private, USAGE_PRIVATE_UNREAD))
+		st->cols[intVal(lfirst(lc)) - 1].unread = true;
 	check_echo_tests(node);
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)

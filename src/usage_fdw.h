@@ -288,6 +288,8 @@ typedef struct UsageColumn
 	char	   *key;			/* json key (camelCase or explicit) */
 	char	   *alt_key;		/* the exact column name, or NULL */
 	int			param;			/* index in endpoint->params, or -1 */
+	bool		unread;			/* the query reads no value of it: a response
+								 * column is then NULL, not converted */
 	Oid			typid;
 	int32		typmod;
 	Oid			typinput;
@@ -340,6 +342,10 @@ typedef enum UsageScanPrivateIndex
 								 * echo columns that no request carries:
 								 * they read NULL, and no test above the
 								 * scan may read them (echo_check.c) */
+	USAGE_PRIVATE_UNREAD,		/* the attribute numbers (Integers) of the
+								 * columns the query reads no value of (not
+								 * in the rel's target list nor in its
+								 * clauses): not converted, NULL */
 	USAGE_PRIVATE_NSLOTS
 } UsageScanPrivateIndex;
 
@@ -536,6 +542,10 @@ extern UsageFailure usage_http_failure(UsageTransfer *xfer);
 extern long usage_http_status(UsageTransfer *xfer);
 extern const char *usage_http_body(UsageTransfer *xfer, size_t *len);
 extern const char *usage_http_content_type(UsageTransfer *xfer);
+extern bool usage_http_readable(UsageTransfer *xfer, size_t min_bytes);
+extern void usage_http_wait_readable(UsageTransfer *xfer, size_t min_bytes);
+extern void usage_http_take(UsageTransfer *xfer, size_t max_bytes,
+							const char **data, size_t *len, bool *final);
 USAGE_NORETURN extern void usage_http_report_failure(UsageTransfer *xfer,
 													 const char *what);
 extern void usage_http_release(UsageTransfer **owner);
@@ -562,11 +572,9 @@ extern char *usage_client_assertion(const char *cert_pem, const char *key_pem,
 									const char *audience);
 
 /* ----------------------------------------------------------------
- *		JSON to rows (json_tuple.c)
+ *		JSON to rows (json_tuple.c, json_get.c)
  * ----------------------------------------------------------------
  */
-
-typedef void (*usage_item_callback) (void *arg, char **values);
 
 typedef struct UsageParseResult
 {
@@ -576,11 +584,24 @@ typedef struct UsageParseResult
 	int64		nitems;
 } UsageParseResult;
 
-extern void usage_parse_response(const char *body, size_t len,
-								 const UsageEndpoint *ep,
-								 UsageColumn *cols, int natts,
-								 usage_item_callback callback, void *arg,
-								 UsageParseResult *result);
+/* a body's rows, read as its bytes arrive */
+typedef struct UsageRowParser UsageRowParser;
+
+typedef enum UsageParseStep
+{
+	USAGE_PARSE_ROW,			/* a row is complete */
+	USAGE_PARSE_MORE,			/* the bytes so far hold no further row */
+	USAGE_PARSE_DONE			/* the body is done */
+} UsageParseStep;
+
+extern UsageRowParser *usage_row_parser_create(const UsageEndpoint *ep,
+											   UsageColumn *cols, int natts);
+extern void usage_row_parser_feed(UsageRowParser *p, const char *data,
+								  size_t len, bool final);
+extern UsageParseStep usage_row_parser_next(UsageRowParser *p, char ***values);
+extern const UsageParseResult *usage_row_parser_result(UsageRowParser *p);
+
+/* json_get.c */
 extern char *usage_json_get_string(const char *body, size_t len,
 								   const char *key, bool *found);
 
