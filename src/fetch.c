@@ -36,14 +36,15 @@
  * the next): a page of 1,000 rows is one batch, so that its next page is
  * requested as soon as it is read; a body of 100,000 rows is many.
  */
-#define BATCH_BYTES (2 * 1024 * 1024)
+#define BATCH_BYTES (1024 * 1024)
 /* the body is handed to the parser in pieces of at most this much */
 #define FEED_BYTES (64 * 1024)
 /*
  * A page is read as it comes once this much of it is there (a smaller one
- * is read when complete, and may still be tried again if it fails).
+ * is read when complete, and may still be tried again if it fails).  At
+ * most STREAM_BUFFER_BYTES (http_int.h), where a body waits paused.
  */
-#define STREAM_START_BYTES (256 * 1024)
+#define STREAM_START_BYTES (64 * 1024)
 
 /* one call: a combination of parameter values, and its pages */
 typedef struct UsageCall
@@ -701,8 +702,11 @@ usage_fetch_create(UsageOptions *opts, UsageColumn *cols, TupleDesc tupdesc,
 										ALLOCSET_DEFAULT_SIZES);
 	f->parse_cxt = AllocSetContextCreate(parent, "usage_fdw parse",
 										 ALLOCSET_DEFAULT_SIZES);
+	/* small blocks: a batch stops near BATCH_BYTES */
 	f->page_cxt = AllocSetContextCreate(parent, "usage_fdw rows",
-										ALLOCSET_DEFAULT_SIZES);
+										ALLOCSET_DEFAULT_MINSIZE,
+										ALLOCSET_DEFAULT_INITSIZE,
+										BATCH_BYTES / 4);
 	f->cleanup.func = call_cxt_cleanup;
 	f->cleanup.arg = f;
 	MemoryContextRegisterResetCallback(f->call_cxt, &f->cleanup);

@@ -293,6 +293,8 @@ start_attempt(UsageTransfer *x)
 	x->taken = 0;
 	x->received = 0;
 	x->paused = false;
+	x->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											  x->timeout_ms);
 	if (x->buf)
 		x->buf[0] = '\0';
 	x->too_large = false;
@@ -545,6 +547,28 @@ process_completions(void)
 	}
 }
 
+/*
+ * End the attempts whose timeout_ms is over (time paused by write_cb not
+ * counted), as libcurl's own CURLOPT_TIMEOUT_MS would.
+ */
+static void
+check_deadlines(TimestampTz now)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &all_transfers)
+	{
+		UsageTransfer *x = dlist_container(UsageTransfer, node, iter.cur);
+
+		if (x->state != USAGE_XFER_RUNNING || x->paused || now < x->deadline)
+			continue;
+		snprintf(x->errbuf, sizeof(x->errbuf),
+				 "Operation timed out after %d milliseconds with %zu bytes received",
+				 x->timeout_ms, x->received);
+		finish_attempt(x, CURLE_OPERATION_TIMEDOUT);
+	}
+}
+
 /* Start the retries whose backoff is over. */
 static void
 start_due_retries(TimestampTz now)
@@ -638,6 +662,8 @@ wait_timeout(TimestampTz now, long max_wait_ms)
 
 		if (x->state == USAGE_XFER_WAITING)
 			timeout = Min(timeout, ms_until(now, x->not_before));
+		else if (x->state == USAGE_XFER_RUNNING && !x->paused)
+			timeout = Min(timeout, ms_until(now, x->deadline));
 	}
 	return timeout;
 }
@@ -724,6 +750,7 @@ http_step(long max_wait_ms)
 
 	latch_set = dispatch_events(occurred, nev);
 	process_completions();
+	check_deadlines(GetCurrentTimestamp());
 	if (latch_set)
 		CHECK_FOR_INTERRUPTS();
 }
@@ -842,7 +869,10 @@ usage_http_take(UsageTransfer *xfer, size_t max_bytes, const char **data,
 		 * May call write_cb at once, with the bytes it paused on; then let
 		 * libcurl read on at once rather than at the end of a wait slice.
 		 */
+		TimestampTz now = GetCurrentTimestamp();
+
 		xfer->paused = false;
+		xfer->deadline += now - xfer->paused_at;
 		curl_easy_pause(xfer->easy, CURLPAUSE_CONT);
 		http_step(0);
 	}

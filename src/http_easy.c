@@ -18,6 +18,16 @@
  * USAGE_MAX_RESPONSE_BYTES is accepted; one byte more is refused.  The
  * buffer keeps a terminating NUL after the body.
  */
+/* Is the response being received a 200 (whose body a reader will take)? */
+static bool
+is_200(UsageTransfer *x)
+{
+	long		code = 0;
+
+	curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+	return code == 200;
+}
+
 static size_t
 write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
@@ -36,10 +46,11 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 		x->len -= x->taken;
 		x->taken = 0;
 	}
-	if (x->streaming && x->len > 0 && x->len + n > STREAM_BUFFER_BYTES)
+	if (x->len > 0 && x->len + n > STREAM_BUFFER_BYTES && is_200(x))
 	{
 		/* libcurl keeps these bytes and hands them over again: see unpause */
 		x->paused = true;
+		x->paused_at = GetCurrentTimestamp();
 		return CURL_WRITEFUNC_PAUSE;
 	}
 	if (x->len + n + 1 > x->cap)
@@ -198,7 +209,8 @@ usage_http_set_options(UsageTransfer *x, const UsageHttpRequest *req)
 #else
 	SETOPT(CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	SETOPT(CURLOPT_TIMEOUT_MS, (long) opts->timeout_ms);
+	/* timeout_ms is http.c's (check_deadlines): a pause must not count */
+	SETOPT(CURLOPT_TIMEOUT_MS, 0L);
 	SETOPT(CURLOPT_CONNECTTIMEOUT_MS, (long) opts->connect_timeout_ms);
 	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
 	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);

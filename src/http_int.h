@@ -26,8 +26,10 @@
 /* how much of an API's error text goes into a message */
 #define API_TEXT_MAX_BYTES 500
 /*
- * A body being read as it comes is paused when this much is waiting for
- * the reader (PostgreSQL's memory stays flat whatever the body's size).
+ * A 200's body is paused when this much of it is waiting for its reader
+ * (the reader may not have started yet: a page fetched ahead), so that
+ * PostgreSQL's memory stays flat whatever the body's size.  Time paused
+ * does not count towards timeout_ms.
  */
 #define STREAM_BUFFER_BYTES (256 * 1024)
 /* the most response header bytes accepted (libcurl refuses a line >100 kB) */
@@ -68,6 +70,9 @@ struct UsageTransfer
 	int			max_retries;
 	int			timeout_ms;
 	TimestampTz not_before;		/* WAITING: when to send again */
+	TimestampTz deadline;		/* RUNNING: when the attempt times out
+								 * (timeout_ms, time paused not counted) */
+	TimestampTz paused_at;		/* when write_cb paused it */
 
 	/* result of the last attempt */
 	CURLcode	result;
