@@ -21,8 +21,9 @@ What is compared is psql's aligned output as a user sees it with -q: query
 results with their "(N rows)" footer, NOTICE/WARNING/ERROR/DETAIL/HINT lines
 without psql's "psql:file:line:" prefix, no command tags.  Normalised on both
 sides, and nothing else: trailing blanks of each line, blank lines at the start
-and end of a block's output, and the mock's port (127.0.0.1:<its port> reads
-127.0.0.1:PORT).
+and end of a block's output, the mock's port (127.0.0.1:<its port> reads
+127.0.0.1:PORT), and EXPLAIN ANALYZE's "actual rows=N.00" of PostgreSQL 18 and
+later (read as "actual rows=N", as 15 and 17 print it).
 
 Which database a file runs in:
 
@@ -106,8 +107,12 @@ def parse(path):
     return blocks
 
 
+ROWS_FRACTION = re.compile(r"(actual rows=[0-9]+)\.00\b")
+
+
 def normalise(text, port):
-    out = [ln.rstrip() for ln in text.replace("\r\n", "\n").split("\n")]
+    # PostgreSQL 18 prints EXPLAIN ANALYZE's "actual rows=11.00"; 15 and 17 "rows=11"
+    out = [ROWS_FRACTION.sub(r"\1", ln.rstrip()) for ln in text.replace("\r\n", "\n").split("\n")]
     if port:
         out = [ln.replace("127.0.0.1:%s" % port, "127.0.0.1:PORT") for ln in out]
     while out and out[0] == "":
