@@ -32,8 +32,9 @@ Which database a file runs in:
   runnable block creates what it needs.
 - a file holding the line `<!-- t_docs: demo -->` (README.md): a copy of the
   demo database.  This test starts its own mock with the `demo` dataset and
-  runs demo/setup.sql in the new database exactly as `make demo` does, so the
-  file's blocks are checked as written in the database `make demo` leaves.
+  runs demo/setup.sql and demo/reports.sql in the new database as `make demo`
+  does, so the file's blocks are checked as written in the database `make demo`
+  leaves.
 
 It prints one check per runnable block and per file, and at the end
 "t_docs: ran N runnable blocks (M outputs compared) in F files; I illustrations".
@@ -205,6 +206,11 @@ def run_file(rel, demo_mock):
                      "-d", db, "-f", os.path.join(REPO, "demo", "setup.sql")], env=env, cwd=REPO, timeout=300)
             if not check("%s: demo/setup.sql ran (the demo database)" % rel, r.returncode == 0,
                          r.stdout + r.stderr):
+                return
+            r = run([pg_tool("psql"), "-X", "-v", "ON_ERROR_STOP=1", "-v", "mock_url=" + mock_url,
+                     "-d", db, "-f", os.path.join(REPO, "demo", "reports.sql")], env=env, cwd=REPO, timeout=300)
+            if not check("%s: demo/reports.sql ran (as make demo runs it)" % rel, r.returncode == 0,
+                         r.stdout[-2000:] + r.stderr):
                 return
         script = []
         for n, b in enumerate(runnable):
