@@ -9,8 +9,10 @@
  * bytes not yet read plus, while a row is being read, that row's text.
  *
  * The tokens come from PostgreSQL's own lexer (json_lex), run without
- * de-escaping: a value is the raw bytes of its token, and only a string
- * holding a backslash goes through a second lexer that de-escapes it (so
+ * de-escaping (punctuation and strings with no escape or control character
+ * are recognized inline: json_lex would return just those tokens): a value
+ * is the raw bytes of its token, and only a string holding a backslash goes
+ * through a second lexer that de-escapes it (so
  * escapes, surrogate pairs and invalid input behave exactly as PostgreSQL's
  * parser makes them behave, in every string of the body, wanted or not).
  * The grammar is PostgreSQL's recursive descent parser (pg_parse_json)
@@ -332,6 +334,103 @@ skip_blanks(UsageRowParser *p)
 	return s;
 }
 
+/* eight bytes at once: a 1 in each byte, and in each byte's high bit */
+#define BYTES_1		UINT64CONST(0x0101010101010101)
+#define BYTES_80	UINT64CONST(0x8080808080808080)
+
+/*
+ * Might one of the eight bytes of w end a plain string: be '"', '\\' or a
+ * control character?  (Each test has no false negative; a false positive
+ * only sends those bytes to the byte-wise loop.)
+ */
+static inline bool
+has_string_stop(uint64 w)
+{
+	uint64		quote = w ^ (BYTES_1 * '"');
+	uint64		backslash = w ^ (BYTES_1 * '\\');
+
+	return (((w - BYTES_1 * 0x20) & ~w) |
+			((quote - BYTES_1) & ~quote) |
+			((backslash - BYTES_1) & ~backslash)) & BYTES_80;
+}
+
+/*
+ * The offset of the first byte from s on that ends a plain string ('"',
+ * '\\' or a control character), or len.
+ */
+static inline size_t
+skip_plain(const unsigned char *b, size_t s, size_t len)
+{
+	for (;;)
+	{
+		size_t		chunk_end;
+
+		while (s + 8 <= len)
+		{
+			uint64		w;
+
+			memcpy(&w, b + s, 8);
+			if (has_string_stop(w))
+				break;
+			s += 8;
+		}
+		chunk_end = Min(s + 8, len);
+		for (; s < chunk_end; s++)
+			if (b[s] == '"' || b[s] == '\\' || b[s] < 0x20)
+				return s;
+		if (s >= len)
+			return len;
+	}
+}
+
+/*
+ * The end of the token at start when it is one whose reading is plain: a
+ * punctuation mark, or a string with neither an escape nor a control
+ * character, closed within the buffer.  json_lex would return exactly that
+ * token, and more bytes cannot change it.  Returns 0 for any other token,
+ * which is left to json_lex.
+ */
+static size_t
+plain_token(UsageRowParser *p, size_t start, JsonTokenType *tok)
+{
+	const unsigned char *b = (const unsigned char *) p->buf;
+
+	switch (b[start])
+	{
+		case '{':
+			*tok = JSON_TOKEN_OBJECT_START;
+			return start + 1;
+		case '}':
+			*tok = JSON_TOKEN_OBJECT_END;
+			return start + 1;
+		case '[':
+			*tok = JSON_TOKEN_ARRAY_START;
+			return start + 1;
+		case ']':
+			*tok = JSON_TOKEN_ARRAY_END;
+			return start + 1;
+		case ',':
+			*tok = JSON_TOKEN_COMMA;
+			return start + 1;
+		case ':':
+			*tok = JSON_TOKEN_COLON;
+			return start + 1;
+		case '"':
+			{
+				size_t		s = skip_plain(b, start + 1, p->len);
+
+				if (s < p->len && b[s] == '"')
+				{
+					*tok = JSON_TOKEN_STRING;
+					return s + 1;
+				}
+				return 0;
+			}
+		default:
+			return 0;
+	}
+}
+
 /*
  * Read the next token into p->tok.  Returns false when it may go on past
  * the bytes there are (more are to come): nothing is consumed then.
@@ -346,6 +445,18 @@ lex_token(UsageRowParser *p)
 	if (!p->final && p->len < p->retry_len)
 		return false;
 	usage_compat_json_lexer_at(p->lex, p->buf, p->len, p->pos);
+	if (start < p->len && (end = plain_token(p, start, &p->tok)) > 0)
+	{
+		/* the lexer's state as json_lex leaves it, for errors */
+		p->lex->token_start = p->buf + start;
+		p->lex->token_terminator = p->buf + end;
+		p->lex->token_type = p->tok;
+		p->retry_len = 0;
+		p->tok_start = start;
+		p->tok_end = p->pos = end;
+		p->tok_escaped = false;
+		return true;
+	}
 	rc = json_lex(p->lex);
 	end = p->lex->token_terminator - p->buf;
 	if (!p->final && end >= p->len)
