@@ -54,7 +54,7 @@ DATA = usage_fdw--1.0.sql usage_fdw--1.1.sql usage_fdw--1.0--1.1.sql
 PGFILEDESC = "usage_fdw - foreign data wrapper for vendor usage APIs"
 
 # pg_regress suites, in order (sql/NAME.sql, expected/NAME.out)
-REGRESS = setup options endpoints types paging pushdown explain import join auth faults hostile http_trust ddl_security trust batchjoin trust3 search_path typos transport origins redaction declared summaries certlogin recipes
+REGRESS = setup options endpoints types paging pushdown explain import join auth faults hostile http_trust ddl_security trust batchjoin trust3 search_path typos transport origins redaction declared summaries certlogin recipes upgrade
 
 CURL_CONFIG ?= curl-config
 PG_CPPFLAGS = -I$(srcdir)/src -DUSAGE_FDW_VERSION='"$(EXTVERSION)"' $(shell $(CURL_CONFIG) --cflags 2>/dev/null)
