@@ -12,6 +12,8 @@
 #   make bench      the benchmark (not part of "make test")
 #   make test-matrix "make test" against PostgreSQL 17, 18 and 19, each in a
 #                   Debian chroot (root; scripts/matrix.sh)
+#   make dist       the release archive usage_fdw-VERSION.zip (scripts/dist.sh;
+#                   DIST_DIR=dir puts it there)
 #
 # PG_CONFIG names the PostgreSQL to build against and test with, e.g.
 #   make PG_CONFIG=/usr/lib/postgresql/17/bin/pg_config
@@ -92,7 +94,7 @@ $(OBJS): $(srcdir)/src/usage_fdw.h $(srcdir)/src/compat.h $(srcdir)/src/batch.h 
 # the version compiled in
 src/module.o src/version.o: $(srcdir)/usage_fdw.control
 
-.PHONY: test demo demo-stop bench test-matrix
+.PHONY: test demo demo-stop bench test-matrix dist
 
 test:
 	bash $(srcdir)/scripts/test.sh
@@ -108,3 +110,6 @@ bench:
 
 test-matrix:
 	bash $(srcdir)/scripts/matrix.sh $(MATRIX_VERSIONS)
+
+dist:
+	bash $(srcdir)/scripts/dist.sh $(DIST_DIR)
