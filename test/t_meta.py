@@ -490,6 +490,17 @@ def test():
                   r.returncode == 0 and got == [ctl, ctl], (r.stdout + r.stderr).strip())
             check("usage_fdw_version() warns of nothing when they agree", "WARNING" not in r.stderr,
                   r.stderr.strip())
+            # PostgreSQL 18 on: the library's magic block names it and its version
+            r = psql_script(DB, "SELECT current_setting('server_version_num')::int >= 180000;\n")
+            if r.stdout.strip() == "t":
+                r = psql_script(DB, "SELECT usage_fdw_version() IS NOT NULL;\n"
+                                    "SELECT module_name || ' ' || version FROM pg_get_loaded_modules()"
+                                    " WHERE file_name = 'usage_fdw.so';\n")
+                check("pg_get_loaded_modules() names usage_fdw %s" % ctl,
+                      r.returncode == 0 and r.stdout.split("\n")[1:2] == ["usage_fdw " + ctl],
+                      (r.stdout + r.stderr).strip())
+            else:
+                print("skip  pg_get_loaded_modules() (PostgreSQL 18 on)")
     else:
         print("skip  usage_fdw_version() in a database (no PGHOST/PGPORT)")
 
