@@ -41,6 +41,12 @@ SELECT extname, extversion, extnamespace::regnamespace AS schema, extrelocatable
   FROM pg_extension WHERE extname = 'usage_fdw'
 $q$ AS extension_query \gset
 
+-- the versions installed with the library, and the update paths between them
+SELECT version, superuser, relocatable, schema, requires
+  FROM pg_available_extension_versions WHERE name = 'usage_fdw' ORDER BY version;
+SELECT source, target, path
+  FROM pg_extension_update_paths('usage_fdw') WHERE path IS NOT NULL ORDER BY 1, 2;
+
 --
 -- 1. version 1.0 and objects made with it
 --
