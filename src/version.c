@@ -28,6 +28,8 @@
 #ifndef USAGE_FDW_VERSION
 #error "USAGE_FDW_VERSION is not defined: build with the Makefile (it reads usage_fdw.control)"
 #endif
+StaticAssertDecl(sizeof(USAGE_FDW_VERSION) > 1,
+				 "USAGE_FDW_VERSION is empty: usage_fdw.control has no default_version");
 
 PG_FUNCTION_INFO_V1(usage_fdw_version);
 
