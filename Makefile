@@ -12,6 +12,8 @@
 #   make bench      the benchmark (not part of "make test")
 #   make test-matrix "make test" against PostgreSQL 17, 18 and 19, each in a
 #                   Debian chroot (root; scripts/matrix.sh)
+#   make dist       the release archive usage_fdw-VERSION.zip (scripts/dist.sh;
+#                   DIST_DIR=dir puts it there)
 #
 # PG_CONFIG names the PostgreSQL to build against and test with, e.g.
 #   make PG_CONFIG=/usr/lib/postgresql/17/bin/pg_config
@@ -43,17 +45,22 @@ OBJS = \
 	src/batchjoin.o \
 	src/batchexec.o \
 	src/declare.o \
-	src/jwt.o
+	src/jwt.o \
+	src/version.o
 
 EXTENSION = usage_fdw
-DATA = usage_fdw--1.0.sql
+# The version is written once, as default_version in usage_fdw.control: the
+# library's usage_fdw_version() and "make dist" take it from there.
+EXTVERSION = $(shell sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" $(srcdir)/usage_fdw.control)
+# install scripts of each version, and the upgrade scripts between them
+DATA = usage_fdw--1.0.sql usage_fdw--1.1.sql usage_fdw--1.0--1.1.sql
 PGFILEDESC = "usage_fdw - foreign data wrapper for vendor usage APIs"
 
 # pg_regress suites, in order (sql/NAME.sql, expected/NAME.out)
-REGRESS = setup options endpoints types paging pushdown explain import join auth faults hostile http_trust ddl_security trust batchjoin trust3 search_path typos transport origins redaction declared summaries certlogin recipes
+REGRESS = setup options endpoints types paging pushdown explain import join auth faults hostile http_trust ddl_security trust batchjoin trust3 search_path typos transport origins redaction declared summaries certlogin recipes upgrade
 
 CURL_CONFIG ?= curl-config
-PG_CPPFLAGS = -I$(srcdir)/src $(shell $(CURL_CONFIG) --cflags 2>/dev/null)
+PG_CPPFLAGS = -I$(srcdir)/src -DUSAGE_FDW_VERSION='"$(EXTVERSION)"' $(shell $(CURL_CONFIG) --cflags 2>/dev/null)
 # libcrypto signs the JWT client assertion of certificate login (jwt.c);
 # libcurl and PostgreSQL link it already
 SHLIB_LINK = $(shell $(CURL_CONFIG) --libs 2>/dev/null || echo -lcurl) -lcrypto
@@ -85,8 +92,10 @@ endif
 
 # every module includes the shared header
 $(OBJS): $(srcdir)/src/usage_fdw.h $(srcdir)/src/compat.h $(srcdir)/src/batch.h $(srcdir)/src/fetch.h $(srcdir)/src/http_int.h $(srcdir)/src/batchjoin.h
+# the version compiled in
+src/module.o src/version.o: $(srcdir)/usage_fdw.control
 
-.PHONY: test demo demo-stop bench test-matrix
+.PHONY: test demo demo-stop bench test-matrix dist
 
 test:
 	bash $(srcdir)/scripts/test.sh
@@ -102,3 +111,6 @@ bench:
 
 test-matrix:
 	bash $(srcdir)/scripts/matrix.sh $(MATRIX_VERSIONS)
+
+dist:
+	bash $(srcdir)/scripts/dist.sh $(DIST_DIR)

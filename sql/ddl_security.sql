@@ -4,7 +4,7 @@
 -- recognised by their handler function, not by names
 --
 \set VERBOSITY default
--- the extension's functions: the handler, the validator, the trigger
+-- the extension's functions: the handler, the validator, the trigger, the version
 SELECT p.proname, pg_get_function_result(p.oid) AS result, l.lanname
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'usage_fdw'

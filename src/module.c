@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * module.c
- *		  The module's start (_PG_init: the HTTP layer, settings, the
- *		  batched join's planner hook) and the FDW handler.
+ *		  The module's magic block, its start (_PG_init: the HTTP layer,
+ *		  settings, the batched join's planner hook) and the FDW handler.
  *
  * Copyright (c) 2026, usage_fdw developers.  PostgreSQL License (see LICENSE).
  *
@@ -16,7 +16,15 @@
 
 #include "batch.h"
 
+/*
+ * PostgreSQL 18 on: the library names itself and its version (shown by
+ * pg_get_loaded_modules()); USAGE_FDW_VERSION comes from the Makefile.
+ */
+#ifdef PG_MODULE_MAGIC_EXT
+PG_MODULE_MAGIC_EXT(.name = "usage_fdw",.version = USAGE_FDW_VERSION);
+#else
 PG_MODULE_MAGIC;
+#endif
 
 PG_FUNCTION_INFO_V1(usage_fdw_handler);
 
