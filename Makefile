@@ -93,7 +93,7 @@ endif
 # every module includes the shared header
 $(OBJS): $(srcdir)/src/usage_fdw.h $(srcdir)/src/compat.h $(srcdir)/src/batch.h $(srcdir)/src/fetch.h $(srcdir)/src/http_int.h $(srcdir)/src/batchjoin.h
 # the version compiled in
-src/module.o src/version.o: $(srcdir)/usage_fdw.control
+src/module.o src/version.o src/http_easy.o: $(srcdir)/usage_fdw.control
 
 .PHONY: test demo demo-stop bench test-matrix dist
 

@@ -215,7 +215,7 @@ usage_http_set_options(UsageTransfer *x, const UsageHttpRequest *req)
 	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
 	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
 	SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
-	SETOPT(CURLOPT_USERAGENT, "usage_fdw/1.0");
+	SETOPT(CURLOPT_USERAGENT, "usage_fdw/" USAGE_FDW_VERSION);
 	SETOPT(CURLOPT_ACCEPT_ENCODING, "");
 	/* refuse a body announced as too large before reading it */
 	SETOPT(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) USAGE_MAX_RESPONSE_BYTES);
