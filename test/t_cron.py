@@ -164,8 +164,14 @@ class Mode:
         self.seconds = False
         self.t_fault = None
         self.saved = None
+        self.checks = 0
+        self.failed = 0
+        self.finished = False     # went through to the last check
 
     def ok(self, what, cond, detail=""):
+        self.checks += 1
+        if not cond:
+            self.failed += 1
         return check("%s: %s" % (self.name, what), cond, detail)
 
     # psql against this cluster
@@ -420,6 +426,7 @@ def test():
             m.ok("the history table lost nothing (%d rows, same contents)" % len(hist.split("\n")),
                  hist == m.saved[1], "before: %d rows, after: %d rows"
                  % (len(m.saved[1].split("\n")), len(hist.split("\n"))))
+            m.finished = True
     finally:
         for m in modes:
             try:
@@ -427,6 +434,10 @@ def test():
             except Exception as e:  # noqa: BLE001 - never leave a cluster behind silently
                 check("%s: stop" % m.name, False, e)
         shutil.rmtree(tmp, ignore_errors=True)
+        for m in modes:
+            say("t_cron: mode %s (cron.use_background_workers = %s): %s (%d checks, %d failed)"
+                % (m.name, "on" if m.name == "bgworker" else "off",
+                   "passed" if m.finished and not m.failed else "FAILED", m.checks, m.failed))
         say("t_cron: %.0f s" % (time.monotonic() - t0))
 
 
