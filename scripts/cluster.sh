@@ -84,15 +84,21 @@ pid_alive() {
 # a postmaster's is: a stale file whose PID now belongs to another process is
 # not taken); non-zero when there is none.
 postmaster_of() {
-	local data=$1 pid cwd real
+	local data=$1 pid
 	[[ -s "$data/postmaster.pid" ]] || return 1
 	pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)
 	pid_alive "$pid" postgres || return 1
-	real=$(cd "$data" 2>/dev/null && pwd -P) || return 1
-	if cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null); then
-		[[ "$cwd" == "$real" ]] || return 1
-	fi
+	runs_in "$pid" "$data" || return 1
 	echo "$pid"
+}
+
+# Is the working directory of PID $1 the directory $2 (true when it cannot be
+# read)?  A postmaster's is its data directory, also once that was removed.
+runs_in() {
+	local pid=$1 data=$2 cwd real
+	cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) || return 0
+	real=$(cd "$data" 2>/dev/null && pwd -P) || real=$data
+	[[ "${cwd% (deleted)}" == "$real" ]]
 }
 
 # PIDs whose parent is $1 (from /proc, so no procps needed).
@@ -168,6 +174,8 @@ do_stop() {
 	if ! pid=$(postmaster_of "$run/data"); then
 		pid=""
 		[[ -s "$dir/postgres.pid" ]] && pid=$(<"$dir/postgres.pid")
+		# a PID of before a restart may belong to another server by now
+		pid_alive "$pid" postgres && ! runs_in "$pid" "$run/data" && pid=""
 	fi
 	if pid_alive "$pid" postgres; then
 		if bin=$(bindir 2>/dev/null) && [[ -d "$run/data" ]]; then
