@@ -13,8 +13,16 @@
 # script exits non-zero showing the end of the logs.
 #
 # stop: stop postgres (pg_ctl stop -m fast, SIGKILL after 10 s) and the mock
-# (SIGTERM, SIGKILL after 5 s), by PID.  Idempotent; never fails when nothing
-# runs.  DIR itself is left in place (the caller removes it).
+# (SIGTERM, SIGKILL after 5 s), by PID.  The postmaster is the one that the
+# data directory's postmaster.pid names now (so a cluster restarted since
+# start, e.g. with "pg_ctl restart", is stopped too), else DIR/postgres.pid.
+# Idempotent; never fails when nothing runs; fails (and removes nothing) when
+# a process it should stop is still there.  DIR itself is left in place (the
+# caller removes it).
+#
+# restart: pg_ctl restart of the cluster (the settings in its postgresql.conf,
+# e.g. shared_preload_libraries added since start), the same log; the mock
+# keeps running; DIR/postgres.pid names the new postmaster.
 #
 # PostgreSQL refuses to run as root: when we are root the cluster runs as the
 # "postgres" system user.  When the postgres user cannot reach DIR, or DIR is
@@ -29,7 +37,7 @@ PG_USER_OS=postgres          # OS user that runs the cluster when we are root
 PG_SUPERUSER=postgres        # database superuser created by initdb
 
 usage() {
-	echo "usage: $0 start DIR [--dataset test|demo] | stop DIR" >&2
+	echo "usage: $0 start DIR [--dataset test|demo] | stop DIR | restart DIR" >&2
 	exit 2
 }
 
@@ -69,6 +77,28 @@ pid_alive() {
 		[[ "$cmd" == *"$pattern"* ]] || return 1
 	fi
 	return 0
+}
+
+# The PID of the postmaster running in data directory $1 (first line of its
+# postmaster.pid, alive, and its working directory is that data directory, as
+# a postmaster's is: a stale file whose PID now belongs to another process is
+# not taken); non-zero when there is none.
+postmaster_of() {
+	local data=$1 pid
+	[[ -s "$data/postmaster.pid" ]] || return 1
+	pid=$(head -n 1 "$data/postmaster.pid" 2>/dev/null || true)
+	pid_alive "$pid" postgres || return 1
+	runs_in "$pid" "$data" || return 1
+	echo "$pid"
+}
+
+# Is the working directory of PID $1 the directory $2 (true when it cannot be
+# read)?  A postmaster's is its data directory, also once that was removed.
+runs_in() {
+	local pid=$1 data=$2 cwd real
+	cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) || return 0
+	real=$(cd "$data" 2>/dev/null && pwd -P) || real=$data
+	[[ "${cwd% (deleted)}" == "$real" ]]
 }
 
 # PIDs whose parent is $1 (from /proc, so no procps needed).
@@ -137,11 +167,15 @@ do_stop() {
 	local -a reap=()
 	[[ -s "$dir/run_dir" ]] && run=$(<"$dir/run_dir")
 
-	# postgres
+	local left=0
+	# postgres: the postmaster the data directory names now (it changes with a
+	# restart), else the one that start recorded
 	pid=""
-	[[ -s "$dir/postgres.pid" ]] && pid=$(<"$dir/postgres.pid")
-	if [[ -z "$pid" && -s "$run/data/postmaster.pid" ]]; then
-		pid=$(head -n 1 "$run/data/postmaster.pid" 2>/dev/null || true)
+	if ! pid=$(postmaster_of "$run/data"); then
+		pid=""
+		[[ -s "$dir/postgres.pid" ]] && pid=$(<"$dir/postgres.pid")
+		# a PID of before a restart may belong to another server by now
+		pid_alive "$pid" postgres && ! runs_in "$pid" "$run/data" && pid=""
 	fi
 	if pid_alive "$pid" postgres; then
 		if bin=$(bindir 2>/dev/null) && [[ -d "$run/data" ]]; then
@@ -154,9 +188,14 @@ do_stop() {
 			kids=$(children_of "$pid")
 			kill -KILL "$pid" 2>/dev/null || true
 			for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
-			wait_gone "$pid" 5 postgres || log "postgres pid $pid still alive"
+			wait_gone "$pid" 5 postgres || { log "postgres pid $pid still alive"; left=1; }
 		fi
 		reap+=("$pid")
+	fi
+	# a postmaster still running in the data directory (whatever started it)
+	if pid=$(postmaster_of "$run/data"); then
+		log "postgres (pid $pid) still runs in $run/data"
+		left=1
 	fi
 
 	# mock API
@@ -167,12 +206,16 @@ do_stop() {
 		if ! wait_gone "$pid" 5 mock_api; then
 			log "mock API (pid $pid) did not stop in 5 s: killing it"
 			kill -KILL "$pid" 2>/dev/null || true
-			wait_gone "$pid" 5 mock_api || log "mock pid $pid still alive"
+			wait_gone "$pid" 5 mock_api || { log "mock pid $pid still alive"; left=1; }
 		fi
 		reap+=("$pid")
 	fi
 
 	for pid in "${reap[@]}"; do wait_reaped "$pid"; done
+	if ((left)); then
+		log "not everything stopped: $dir (and its data directory) left in place"
+		return 1
+	fi
 
 	# A private runtime directory under /tmp: keep its log, then remove it.
 	if [[ "$run" != "$dir" && -d "$run" ]]; then
@@ -184,6 +227,33 @@ do_stop() {
 		rm -f "$dir/run_dir"
 	fi
 	return 0
+}
+
+# --- restart ------------------------------------------------------------------
+
+do_restart() {
+	local dir=$1 run bin pid port
+	[[ -s "$dir/env.sh" ]] || { log "$dir holds no started cluster"; exit 1; }
+	dir=$(cd "$dir" && pwd)
+	run=$dir
+	[[ -s "$dir/run_dir" ]] && run=$(<"$dir/run_dir")
+	bin=$(bindir) || exit 1
+	if ! as_pg "$bin/pg_ctl" restart -D "$run/data" -l "$run/postgres.log" -m fast -w -t 60 -s \
+		>"$run/pg_ctl.log" 2>&1; then
+		cat "$run/pg_ctl.log" >&2 || true
+		tail_log "$run/postgres.log"
+		log "pg_ctl restart failed"
+		exit 1
+	fi
+	pid=$(postmaster_of "$run/data") || { log "no postmaster after restart"; exit 1; }
+	echo "$pid" >"$dir/postgres.pid"
+	port=$(<"$dir/postgres.port")
+	if ! as_pg "$bin/psql" -X -q -h "$run" -p "$port" -U "$PG_SUPERUSER" -d postgres -c 'select 1' >/dev/null 2>"$run/psql_check.log"; then
+		cat "$run/psql_check.log" >&2 || true
+		log "cannot connect to the restarted cluster"
+		exit 1
+	fi
+	log "postgres restarted (pid $pid)"
 }
 
 # --- start --------------------------------------------------------------------
@@ -346,6 +416,10 @@ start)
 stop)
 	[[ $# -eq 0 ]] || usage
 	do_stop "$dir"
+	;;
+restart)
+	[[ $# -eq 0 ]] || usage
+	do_restart "$dir"
 	;;
 *) usage ;;
 esac

@@ -88,11 +88,43 @@ PACKAGES+=(
 	sqlsmith
 )
 
+installed() {
+	[[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" == "install ok installed" ]]
+}
+
 missing=()
 for pkg in "${PACKAGES[@]}"; do
-	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-	if [[ "$status" != "install ok installed" ]]; then
+	installed "$pkg" || missing+=("$pkg")
+done
+
+# Optional: installed when the archive has them for this PostgreSQL, else a
+# note and nothing else.  pg_cron (postgresql-N-cron) for test/t_cron.py,
+# which reports SKIP without it (e.g. PostgreSQL 19 from experimental, which
+# has no pg_cron package yet).
+OPTIONAL=()
+optional_missing=()
+if ((PG_DEBIAN)); then
+	OPTIONAL+=("postgresql-$PG_MAJOR-cron")
+fi
+has_candidate() {
+	local c
+	c=$(apt-cache policy "$1" 2>/dev/null | sed -nE 's/^[[:space:]]*Candidate:[[:space:]]*//p' | head -n 1)
+	[[ -n "$c" && "$c" != "(none)" ]]
+}
+for pkg in "${OPTIONAL[@]}"; do
+	installed "$pkg" && continue
+	command -v apt-cache >/dev/null 2>&1 || continue
+	if [[ "${SUDO[*]}" == false ]]; then
+		echo "deps: optional $pkg is not installed (its test is skipped): sudo apt-get install $pkg"
+		continue
+	fi
+	# the package lists are refreshed anyway when something else is missing
+	((${#missing[@]} > 0)) && { apt_update || true; }
+	if has_candidate "$pkg"; then
 		missing+=("$pkg")
+		optional_missing+=("$pkg")
+	else
+		echo "deps: optional $pkg is not in the package archive: its test is skipped"
 	fi
 done
 
@@ -111,13 +143,29 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt_update
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+if ! "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null; then
+	((${#optional_missing[@]} > 0)) || exit 1
+	# without the optional packages (their tests are skipped)
+	echo "deps: apt-get install failed; trying again without ${optional_missing[*]}" >&2
+	required=()
+	for pkg in "${missing[@]}"; do
+		[[ " ${optional_missing[*]} " == *" $pkg "* ]] || required+=("$pkg")
+	done
+	missing=("${required[@]}")
+	if ((${#missing[@]} > 0)); then
+		"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null
+	fi
+fi
 
 # Check again: apt-get may "succeed" without installing everything.
 still=()
 for pkg in "${missing[@]}"; do
-	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-	[[ "$status" == "install ok installed" ]] || still+=("$pkg")
+	installed "$pkg" && continue
+	if [[ " ${optional_missing[*]} " == *" $pkg "* ]]; then
+		echo "deps: optional $pkg was not installed: its test is skipped" >&2
+	else
+		still+=("$pkg")
+	fi
 done
 if ((${#still[@]} > 0)); then
 	echo "deps: still missing after apt-get install: ${still[*]}" >&2
