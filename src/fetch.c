@@ -107,6 +107,8 @@ struct UsageFetch
 	int			next_row;
 	Datum	   *dvalues;
 	bool	   *dnulls;
+	HeapTuple	null_row;		/* when the query reads no column: the row
+								 * of all NULLs every row is */
 	UsageConvLocation conv;		/* for the error context */
 
 	UsageFetchStats stats;		/* over all (re)scans */
@@ -322,6 +324,18 @@ add_row(UsageFetch *f, char **values)
 {
 	UsageCall  *call = f->filling;
 
+	if (f->nrows == f->maxrows)
+	{
+		f->maxrows = Max(64, f->maxrows * 2);
+		f->rows = f->rows ? repalloc(f->rows, sizeof(HeapTuple) * f->maxrows)
+			: palloc(sizeof(HeapTuple) * f->maxrows);
+	}
+	if (f->null_row)
+	{
+		/* the query reads no column (count(*), EXISTS): one row for all */
+		f->rows[f->nrows++] = f->null_row;
+		return;
+	}
 	for (int i = 0; i < f->natts; i++)
 	{
 		UsageColumn *c = &f->cols[i];
@@ -333,7 +347,7 @@ add_row(UsageFetch *f, char **values)
 				break;
 			case USAGE_COL_ECHO:
 				f->dvalues[i] = call->echo[i];
-				f->dnulls[i] = call->echo_null[i];
+				f->dnulls[i] = call->echo_null[i] || c->unread;
 				break;
 			case USAGE_COL_RESPONSE:
 			case USAGE_COL_WHOLE_ITEM:
@@ -350,12 +364,6 @@ add_row(UsageFetch *f, char **values)
 				f->conv.col = -1;
 				break;
 		}
-	}
-	if (f->nrows == f->maxrows)
-	{
-		f->maxrows = Max(64, f->maxrows * 2);
-		f->rows = f->rows ? repalloc(f->rows, sizeof(HeapTuple) * f->maxrows)
-			: palloc(sizeof(HeapTuple) * f->maxrows);
 	}
 	f->rows[f->nrows++] = heap_form_tuple(f->tupdesc, f->dvalues, f->dnulls);
 }
@@ -678,6 +686,27 @@ call_cxt_cleanup(void *arg)
 }
 
 /*
+ * When the query reads none of the columns (see UsageColumn.unread), the
+ * row of all NULLs that stands for every row; else NULL.
+ */
+static HeapTuple
+make_null_row(UsageFetch *f, MemoryContext cxt)
+{
+	MemoryContext old;
+	HeapTuple	tuple;
+
+	for (int i = 0; i < f->natts; i++)
+		if (f->cols[i].kind != USAGE_COL_DROPPED && !f->cols[i].unread)
+			return NULL;
+	for (int i = 0; i < f->natts; i++)
+		f->dnulls[i] = true;
+	old = MemoryContextSwitchTo(cxt);
+	tuple = heap_form_tuple(f->tupdesc, f->dvalues, f->dnulls);
+	MemoryContextSwitchTo(old);
+	return tuple;
+}
+
+/*
  * A call engine for the scans of a table: its options (with credentials),
  * columns and tuple descriptor; what names it in errors.  Its memory lives
  * under parent.
@@ -698,6 +727,7 @@ usage_fetch_create(UsageOptions *opts, UsageColumn *cols, TupleDesc tupdesc,
 	f->dvalues = MemoryContextAlloc(parent, sizeof(Datum) * Max(f->natts, 1));
 	f->dnulls = MemoryContextAlloc(parent, sizeof(bool) * Max(f->natts, 1));
 	f->conv.col = -1;
+	f->null_row = make_null_row(f, parent);
 	f->call_cxt = AllocSetContextCreate(parent, "usage_fdw calls",
 										ALLOCSET_DEFAULT_SIZES);
 	f->parse_cxt = AllocSetContextCreate(parent, "usage_fdw parse",

@@ -45,6 +45,7 @@
 #include "catalog/pg_type.h"
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
+#include "port/pg_bitutils.h"
 #include "utils/memutils.h"
 
 #include "usage_fdw.h"
@@ -135,9 +136,13 @@ struct UsageRowParser
 	int			depth;
 	int			maxdepth;
 
-	/* the field name of PENDING_FIELD_START: its token */
+	/*
+	 * The field name of PENDING_FIELD_START: its token.  (A start and a
+	 * length: copying tok_start and tok_end as they are makes compilers load
+	 * both fields, just stored, at once, which stalls.)
+	 */
 	size_t		name_start;
-	size_t		name_end;
+	size_t		name_len;
 	bool		name_escaped;
 
 	/* the scalar of PENDING_SCALAR: its token */
@@ -294,6 +299,10 @@ json_syntax_error(JsonParseErrorType rc, JsonLexContext *lex)
 USAGE_NORETURN static void
 unexpected_token(UsageRowParser *p, JsonParseErrorType at_place)
 {
+	/* the lexer's state as json_lex leaves it (a plain token bypassed it) */
+	usage_compat_json_lexer_at(p->lex, p->buf, p->len, p->tok_end);
+	p->lex->token_start = p->tok == JSON_TOKEN_END ? NULL : p->buf + p->tok_start;
+	p->lex->token_type = p->tok;
 	json_syntax_error(p->tok == JSON_TOKEN_END ? JSON_EXPECTED_MORE : at_place,
 					  p->lex);
 }
@@ -339,12 +348,13 @@ skip_blanks(UsageRowParser *p)
 #define BYTES_80	UINT64CONST(0x8080808080808080)
 
 /*
- * Might one of the eight bytes of w end a plain string: be '"', '\\' or a
- * control character?  (Each test has no false negative; a false positive
- * only sends those bytes to the byte-wise loop.)
+ * The high bit of each of the eight bytes of w that may end a plain string:
+ * be '"', '\\' or a control character.  No test has a false negative, and
+ * a false positive can only follow a true one: the lowest bit set marks the
+ * first byte that ends the string.
  */
-static inline bool
-has_string_stop(uint64 w)
+static inline uint64
+string_stops(uint64 w)
 {
 	uint64		quote = w ^ (BYTES_1 * '"');
 	uint64		backslash = w ^ (BYTES_1 * '\\');
@@ -368,10 +378,18 @@ skip_plain(const unsigned char *b, size_t s, size_t len)
 		while (s + 8 <= len)
 		{
 			uint64		w;
+			uint64		stops;
 
 			memcpy(&w, b + s, 8);
-			if (has_string_stop(w))
+			stops = string_stops(w);
+			if (stops != 0)
+			{
+#ifndef WORDS_BIGENDIAN
+				return s + pg_rightmost_one_pos64(stops) / 8;
+#else
 				break;
+#endif
+			}
 			s += 8;
 		}
 		chunk_end = Min(s + 8, len);
@@ -444,19 +462,15 @@ lex_token(UsageRowParser *p)
 
 	if (!p->final && p->len < p->retry_len)
 		return false;
-	usage_compat_json_lexer_at(p->lex, p->buf, p->len, p->pos);
 	if (start < p->len && (end = plain_token(p, start, &p->tok)) > 0)
 	{
-		/* the lexer's state as json_lex leaves it, for errors */
-		p->lex->token_start = p->buf + start;
-		p->lex->token_terminator = p->buf + end;
-		p->lex->token_type = p->tok;
 		p->retry_len = 0;
 		p->tok_start = start;
 		p->tok_end = p->pos = end;
 		p->tok_escaped = false;
 		return true;
 	}
+	usage_compat_json_lexer_at(p->lex, p->buf, p->len, p->pos);
 	rc = json_lex(p->lex);
 	end = p->lex->token_terminator - p->buf;
 	if (!p->final && end >= p->len)
@@ -820,7 +834,8 @@ run_pending(UsageRowParser *p)
 			{
 				size_t		len;
 				const char *name = token_text(p, JSON_TOKEN_STRING,
-											  p->name_start, p->name_end,
+											  p->name_start,
+											  p->name_start + p->name_len,
 											  p->name_escaped, &len);
 
 				field_start(p, p->depth, name, (int) len);
@@ -918,7 +933,7 @@ take_field_name(UsageRowParser *p)
 	if (p->tok == JSON_TOKEN_STRING)
 	{
 		p->name_start = p->tok_start;
-		p->name_end = p->tok_end;
+		p->name_len = p->tok_end - p->tok_start;
 		p->name_escaped = p->tok_escaped;
 		p->state = GS_OBJECT_COLON;
 		p->have_token = false;
@@ -986,7 +1001,7 @@ take_token(UsageRowParser *p)
 			break;
 		case GS_END:
 			if (p->tok != JSON_TOKEN_END)
-				json_syntax_error(JSON_EXPECTED_END, p->lex);
+				unexpected_token(p, JSON_EXPECTED_END);
 			p->state = GS_DONE;
 			p->have_token = false;
 			break;
@@ -1029,7 +1044,6 @@ compact(UsageRowParser *p)
 	p->scalar_start -= Min(keep, p->scalar_start);
 	p->scalar_end -= Min(keep, p->scalar_end);
 	p->name_start -= Min(keep, p->name_start);
-	p->name_end -= Min(keep, p->name_end);
 	p->tok_start -= Min(keep, p->tok_start);
 	p->tok_end -= Min(keep, p->tok_end);
 	p->close_end -= Min(keep, p->close_end);
