@@ -217,7 +217,7 @@ path_array(PointerPath *pp, int level)
 }
 
 /* An element of the array at depth level - 1 begins. */
-static void
+static inline void
 path_element(PointerPath *pp, int level)
 {
 	char		digits[16];
@@ -893,7 +893,7 @@ pop_level(UsageRowParser *p, PendingAction action)
 }
 
 /* A value begins with the current token (pg_parse_json's parse_value). */
-static void
+static inline void
 begin_value(UsageRowParser *p)
 {
 	int			level = p->depth;
