@@ -41,10 +41,11 @@
 #define FEED_BYTES (64 * 1024)
 /*
  * A page is read as it comes once this much of it is there (a smaller one
- * is read when complete, and may still be tried again if it fails).  At
- * most STREAM_BUFFER_BYTES (http_int.h), where a body waits paused.
+ * is read when complete, in one piece, and may still be tried again if it
+ * fails).  Well below USAGE_STREAM_BUFFER_BYTES, where a body waits
+ * paused (at most that much minus one piece from libcurl).
  */
-#define STREAM_START_BYTES (64 * 1024)
+#define STREAM_START_BYTES (USAGE_STREAM_BUFFER_BYTES / 2)
 
 /* one call: a combination of parameter values, and its pages */
 typedef struct UsageCall

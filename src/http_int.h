@@ -31,7 +31,7 @@
  * PostgreSQL's memory stays flat whatever the body's size.  Time paused
  * does not count towards timeout_ms.
  */
-#define STREAM_BUFFER_BYTES (256 * 1024)
+#define STREAM_BUFFER_BYTES USAGE_STREAM_BUFFER_BYTES
 /* the most response header bytes accepted (libcurl refuses a line >100 kB) */
 #define MAX_HEADER_BYTES (64 * 1024)
 /* secrets shorter than this are not redacted: they would match any text */

@@ -636,6 +636,9 @@ extern void usage_cost_calls(double calls, double call_rows, double pages,
 /* limits */
 #define USAGE_MAX_REQUESTS_PER_SCAN 10000
 #define USAGE_MAX_RESPONSE_BYTES	(64 * 1024 * 1024)
+#define USAGE_STREAM_BUFFER_BYTES	(256 * 1024)	/* a 200 body waits paused
+														 * when this much is
+														 * ahead of its reader */
 #define USAGE_MAX_PAGES_PER_CALL	1000000	/* largest max_pages */
 
 #endif							/* USAGE_FDW_H */
