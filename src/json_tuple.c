@@ -977,7 +977,9 @@ take_token(UsageRowParser *p)
 				pop_level(p, PENDING_ARRAY_END);
 				break;
 			}
-			/* FALLTHROUGH */
+			element_start(p, p->depth);
+			begin_value(p);
+			break;
 		case GS_ARRAY_ELEMENT:
 			element_start(p, p->depth);
 			begin_value(p);
