@@ -7,12 +7,14 @@
  * A call is one combination of parameter values (see usage_fdw.h's
  * glossary).  The calls run up to max_concurrency at a time in a window
  * ahead of the one being read; for a paged endpoint the next page is
- * requested as soon as the current one is parsed, so at most one page is
- * fetched ahead of what the executor consumes.  Rows come out in call,
- * page and item order, each with its call's tag.
+ * requested as soon as the current one has all come and its body's end
+ * names it (checked against the parse), or else when the current one is
+ * parsed, so at most one page is fetched ahead of what the executor
+ * consumes.  Rows come out in call, page and item order, each with its
+ * call's tag.
  *
- * Ownership: each call owns the transfer of its page in flight (an owner
- * slot of http.c).  The engine's memory context (one per scan, reset at
+ * Ownership: each call owns the transfer of its page in flight, and of the
+ * page it requested ahead (owner slots of http.c).  The engine's memory context (one per scan, reset at
  * each rescan) holds the calls; its reset callback releases their
  * transfers first, on reset, end, and error alike.
  *
@@ -60,6 +62,9 @@ typedef struct UsageCall
 	UsageTransfer *xfer;		/* owner slot: page in flight or done, not
 								 * yet parsed (the calls array does not move
 								 * once a call has started) */
+	UsageTransfer *ahead;		/* owner slot: the next page, requested on
+								 * the guess of request_ahead, or NULL */
+	char	   *ahead_url;		/* its URL (in the parse context) */
 	bool		total_counted;	/* its totalCount was added to the totals */
 	int64		npages;			/* pages parsed */
 	HTAB	   *followed;		/* URLs of its pages read so far, from the
@@ -102,6 +107,7 @@ struct UsageFetch
 	UsageRowParser *parser;		/* its parser, or NULL between pages */
 	bool		parser_ahead;	/* it stopped at a full batch, not for want
 								 * of bytes */
+	bool		guessed;		/* request_ahead looked at its page's end */
 	HeapTuple  *rows;
 	int			nrows;
 	int			maxrows;
@@ -219,25 +225,67 @@ usage_fetch_count_calls(const UsageEndpoint *ep, UsageValueSet *sets, bool empty
 	return holding;
 }
 
-/* Request the page call->url of a call; the call owns the transfer. */
+/* Request the page url of a call, into the owner slot *slot. */
 static void
-send_page(UsageFetch *f, UsageCall *call)
+send_request(UsageFetch *f, UsageCall *call, const char *url,
+			 UsageTransfer **slot)
 {
 	UsageHttpRequest req = {0};
 
 	req.method = f->ep->method;
-	req.url = call->url;
+	req.url = url;
 	req.body = call->body;
 	req.content_type = "application/json";
 	req.opts = f->opts;
 	req.bearer = f->bearer;
 	/* the bearer token travels in a header only and is never logged */
-	elog(DEBUG1, "usage_fdw: %s %s%s%s", req.method, req.url,
-		 req.body ? " " : "", req.body ? req.body : "");
-	usage_http_start(&req, &f->stats.http, &call->xfer);
-	f->stats.pages++;
+	elog(DEBUG1, "usage_fdw: %s %s%s%s%s", req.method, req.url,
+		 req.body ? " " : "", req.body ? req.body : "",
+		 slot == &call->ahead ? " (ahead)" : "");
+	usage_http_start(&req, &f->stats.http, slot);
 	/* get it on the wire now, not when we next wait */
 	usage_http_poll();
+}
+
+/* Request the page call->url of a call; the call owns the transfer. */
+static void
+send_page(UsageFetch *f, UsageCall *call)
+{
+	send_request(f, call, call->url, &call->xfer);
+	f->stats.pages++;
+}
+
+/*
+ * request_ahead
+ *		Once the page being read has all come, request the next page that
+ *		the end of its body names (usage_json_link_at_end) while the rest of
+ *		the page is parsed, if the checks of usage_next_page_url would let
+ *		it through.
+ *
+ * Only a guess: finish_page keeps this request if the parse gives the
+ * same next page, and drops it otherwise.  Once per page.
+ */
+static void
+request_ahead(UsageFetch *f, UsageCall *call)
+{
+	const char *data;
+	size_t		len;
+	char	   *link;
+	MemoryContext old;
+
+	if (f->guessed || f->ep->paging != USAGE_PAGING_NEXTLINK ||
+		!usage_http_unread_end(call->xfer, &data, &len))
+		return;
+	f->guessed = true;
+	Assert(call->ahead == NULL);
+	/* it goes with the page's parser */
+	old = MemoryContextSwitchTo(f->parse_cxt);
+	link = usage_json_link_at_end(f->ep, data, len);
+	call->ahead_url = usage_next_page_guess(f->opts, call->url, link,
+											call->npages + 1, call->followed);
+	MemoryContextSwitchTo(old);
+	if (call->ahead_url != NULL)
+		send_request(f, call, call->ahead_url, &call->ahead);
 }
 
 static void
@@ -529,6 +577,7 @@ open_page(UsageFetch *f, UsageCall *call)
 	f->parser = usage_row_parser_create(f->ep, f->cols, f->natts);
 	MemoryContextSwitchTo(old);
 	f->filling = call;
+	f->guessed = false;
 }
 
 /*
@@ -544,6 +593,7 @@ feed_parser(UsageFetch *f, UsageCall *call)
 	const char *url = f->conv.url;
 
 	f->conv.url = NULL;			/* a transfer's failure names its request */
+	request_ahead(f, call);
 	usage_http_take(call->xfer, FEED_BYTES, &data, &len, &final);
 	if (final && usage_http_failure(call->xfer) != USAGE_FAIL_NONE)
 		usage_http_report_failure(call->xfer, f->what);
@@ -554,7 +604,8 @@ feed_parser(UsageFetch *f, UsageCall *call)
 /*
  * The page is done: count its total, release its transfer, and request
  * the call's next page, if any, so that it downloads while the executor
- * consumes the rows of this one.
+ * consumes the rows of this one (or keep the one request_ahead sent, if
+ * it is that page).
  */
 static void
 finish_page(UsageFetch *f, UsageCall *call)
@@ -568,10 +619,19 @@ finish_page(UsageFetch *f, UsageCall *call)
 	next_url = usage_next_page_url(f->opts, call->url, res->next_link,
 								   call->npages, &call->followed, f->call_cxt);
 	f->parser = NULL;
+	if (next_url && call->ahead && strcmp(next_url, call->ahead_url) == 0)
+	{
+		usage_http_move(&call->ahead, &call->xfer);
+		f->stats.pages++;
+	}
+	/* a guess that the parse did not confirm */
+	usage_http_release(&call->ahead);
+	call->ahead_url = NULL;
 	if (next_url)
 	{
 		call->url = next_url;
-		send_page(f, call);
+		if (call->xfer == NULL)
+			send_page(f, call);
 	}
 }
 
@@ -673,7 +733,10 @@ static void
 release_calls(UsageFetch *f)
 {
 	for (int i = 0; i < f->ncalls && f->calls; i++)
+	{
 		usage_http_release(&f->calls[i].xfer);
+		usage_http_release(&f->calls[i].ahead);
+	}
 }
 
 /*

@@ -275,6 +275,19 @@ usage_http_release(UsageTransfer **owner)
 	Assert(*owner == NULL);
 }
 
+/*
+ * Move a transfer from one owner slot to another (which must be empty).
+ */
+void
+usage_http_move(UsageTransfer **from, UsageTransfer **to)
+{
+	Assert(*to == NULL);
+	*to = *from;
+	*from = NULL;
+	if (*to != NULL)
+		(*to)->owner = to;
+}
+
 /* ----------------------------------------------------------------
  *		Starting transfers
  * ----------------------------------------------------------------
@@ -882,6 +895,22 @@ usage_http_take(UsageTransfer *xfer, size_t max_bytes, const char **data,
 	*len = Min(xfer->len - xfer->taken, max_bytes);
 	xfer->taken += *len;
 	*final = xfer->state == USAGE_XFER_DONE && xfer->taken == xfer->len;
+}
+
+/*
+ * The end of the body of a transfer that is done and succeeded: the bytes
+ * not yet taken (*data, *len; valid until the next call into the HTTP
+ * client).  False when it is not done, or failed.
+ */
+bool
+usage_http_unread_end(UsageTransfer *xfer, const char **data, size_t *len)
+{
+	if (xfer->state != USAGE_XFER_DONE ||
+		usage_http_failure(xfer) != USAGE_FAIL_NONE || xfer->buf == NULL)
+		return false;
+	*data = xfer->buf + xfer->taken;
+	*len = xfer->len - xfer->taken;
+	return true;
 }
 
 /*

@@ -2,7 +2,8 @@
  *
  * json_get.c
  *		  One string member of a small JSON body: an API's error text, a
- *		  token response's access_token.
+ *		  token response's access_token; and a guess at a page's nextLink
+ *		  from the last bytes of its body.
  *
  * These bodies are small and read whole, so PostgreSQL's recursive parser
  * (pg_parse_json) reads them; the response rows are read by json_tuple.c.
@@ -139,4 +140,83 @@ usage_json_get_string(const char *body, size_t len, const char *key, bool *found
 		return NULL;
 	*found = st.found;
 	return st.value;
+}
+
+/* ----------------------------------------------------------------
+ *		A page's nextLink, guessed from the end of its body
+ * ----------------------------------------------------------------
+ */
+
+/* the end of data[0 .. end) without JSON whitespace */
+static const char *
+skip_space_back(const char *data, const char *end)
+{
+	while (end > data &&
+		   (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' ||
+			end[-1] == '\r'))
+		end--;
+	return end;
+}
+
+/*
+ * usage_json_link_at_end
+ *		The next page's link of a body of endpoint ep that ends in data (the
+ *		last len bytes of the body), when the body plainly ends with it:
+ *		{..., "nextLink": "<a string with no escape>"} for a nextLink pointer
+ *		of one member of the top-level object.  NULL otherwise (and for an
+ *		empty link).
+ *
+ * This is a guess read backwards from the body's last bytes, without
+ * parsing what comes before: a page's next request may be sent on it while
+ * the page is parsed, but only the parse says what the link is (the caller
+ * keeps the request only if the two agree).  palloc'd.
+ */
+char *
+usage_json_link_at_end(const UsageEndpoint *ep, const char *data, size_t len)
+{
+	const char *key;
+	size_t		keylen;
+	const char *p;
+	const char *vstart;
+	const char *vend;
+
+	if (ep->paging != USAGE_PAGING_NEXTLINK || ep->next_link[0] != '/' ||
+		strpbrk(ep->next_link + 1, "/~\"\\") != NULL)
+		return NULL;
+	key = ep->next_link + 1;
+	keylen = strlen(key);
+
+	/* the closing brace of the body */
+	p = skip_space_back(data, data + len);
+	if (p == data || p[-1] != '}')
+		return NULL;
+	/* the value: a string with no backslash or control character */
+	p = skip_space_back(data, p - 1);
+	if (p == data || p[-1] != '"')
+		return NULL;
+	vend = vstart = p - 1;
+	while (vstart > data && vstart[-1] != '"')
+	{
+		if (vstart[-1] == '\\' || (unsigned char) vstart[-1] < 0x20)
+			return NULL;
+		vstart--;
+	}
+	if (vstart == data)
+		return NULL;
+	/* the colon, and the member name */
+	p = skip_space_back(data, vstart - 1);
+	if (p == data || p[-1] != ':')
+		return NULL;
+	p = skip_space_back(data, p - 1);
+	if ((size_t) (p - data) < keylen + 2 || p[-1] != '"' ||
+		p[-2 - (ssize_t) keylen] != '"' ||
+		memcmp(p - 1 - keylen, key, keylen) != 0)
+		return NULL;
+	/* the member starts the object or follows another */
+	p = skip_space_back(data, p - 2 - keylen);
+	if (p == data || (p[-1] != ',' && p[-1] != '{'))
+		return NULL;
+	if (vend == vstart)
+		return NULL;
+	return pnstrdup(vstart, vend - vstart);
 }

@@ -369,6 +369,17 @@ check_next_origin(UsageOptions *opts, const char *next_link)
 					   usage_url_origin(opts->base_url))));
 }
 
+/* The entry of a page the call has read, or NULL (also with no table). */
+static FollowedPage *
+followed_page(HTAB *followed, const char *url)
+{
+	char	   *key = unconstify(char *, url);
+
+	if (followed == NULL)
+		return NULL;
+	return (FollowedPage *) hash_search(followed, &key, HASH_FIND, NULL);
+}
+
 /*
  * Refuse a nextLink to a page the call has read already (a loop, however
  * long).  The URLs read are kept in a hash table per call (*followed,
@@ -402,8 +413,7 @@ check_next_cycle(const char *page_url, const char *next_link, int64 npages,
 	if (!found)
 		entry->page = npages;
 
-	key = unconstify(char *, next_link);
-	entry = (FollowedPage *) hash_search(*followed, &key, HASH_FIND, NULL);
+	entry = followed_page(*followed, next_link);
 	if (entry != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_FDW_ERROR),
@@ -449,4 +459,30 @@ usage_next_page_url(UsageOptions *opts, const char *page_url,
 						   npages),
 				 errhint("Narrow the query, or raise the option max_pages of the foreign table or its server.")));
 	return MemoryContextStrdup(cxt, next_link);
+}
+
+/*
+ * usage_next_page_guess
+ *		The URL that usage_next_page_url would give if the page just being
+ *		read (page_url, the call's npages-th) carried next_link, or NULL when
+ *		it would give none or refuse it.  Raises no error and records
+ *		nothing: the caller may request that page ahead, before the page's
+ *		parse says what its nextLink is, and must check that it is the one
+ *		usage_next_page_url then gives.  palloc'd.
+ */
+char *
+usage_next_page_guess(UsageOptions *opts, const char *page_url,
+					  const char *next_link, int64 npages, HTAB *followed)
+{
+	char	   *resolved;
+
+	if (next_link == NULL || opts->endpoint->paging != USAGE_PAGING_NEXTLINK ||
+		npages >= opts->max_pages)
+		return NULL;
+	resolved = resolve_link(page_url, next_link);
+	if (resolved == NULL || !usage_same_origin(resolved, opts->base_url) ||
+		strcmp(resolved, page_url) == 0 ||
+		followed_page(followed, resolved) != NULL)
+		return NULL;
+	return resolved;
 }

@@ -470,6 +470,9 @@ extern char *usage_url_origin(const char *url);
 extern char *usage_next_page_url(UsageOptions *opts, const char *page_url,
 								 const char *next_link, int64 npages,
 								 struct HTAB **followed, MemoryContext cxt);
+extern char *usage_next_page_guess(UsageOptions *opts, const char *page_url,
+								   const char *next_link, int64 npages,
+								   struct HTAB *followed);
 
 /* ----------------------------------------------------------------
  *		HTTP (http.c)
@@ -549,6 +552,9 @@ extern void usage_http_take(UsageTransfer *xfer, size_t max_bytes,
 USAGE_NORETURN extern void usage_http_report_failure(UsageTransfer *xfer,
 													 const char *what);
 extern void usage_http_release(UsageTransfer **owner);
+extern void usage_http_move(UsageTransfer **from, UsageTransfer **to);
+extern bool usage_http_unread_end(UsageTransfer *xfer, const char **data,
+								  size_t *len);
 extern void usage_http_init(void);
 extern char *usage_api_text(const char *s, size_t len, size_t max_bytes);
 extern void usage_http_note_secret(const char *secret);
@@ -600,6 +606,8 @@ extern void usage_row_parser_feed(UsageRowParser *p, const char *data,
 								  size_t len, bool final);
 extern UsageParseStep usage_row_parser_next(UsageRowParser *p, char ***values);
 extern const UsageParseResult *usage_row_parser_result(UsageRowParser *p);
+extern char *usage_json_link_at_end(const UsageEndpoint *ep, const char *data,
+									size_t len);
 
 /* json_get.c */
 extern char *usage_json_get_string(const char *body, size_t len,
