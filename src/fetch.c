@@ -243,6 +243,7 @@ send_request(UsageFetch *f, UsageCall *call, const char *url,
 		 req.body ? " " : "", req.body ? req.body : "",
 		 slot == &call->ahead ? " (ahead)" : "");
 	usage_http_start(&req, &f->stats.http, slot);
+	f->stats.pages++;
 	/* get it on the wire now, not when we next wait */
 	usage_http_poll();
 }
@@ -252,7 +253,6 @@ static void
 send_page(UsageFetch *f, UsageCall *call)
 {
 	send_request(f, call, call->url, &call->xfer);
-	f->stats.pages++;
 }
 
 /*
@@ -620,10 +620,7 @@ finish_page(UsageFetch *f, UsageCall *call)
 								   call->npages, &call->followed, f->call_cxt);
 	f->parser = NULL;
 	if (next_url && call->ahead && strcmp(next_url, call->ahead_url) == 0)
-	{
 		usage_http_move(&call->ahead, &call->xfer);
-		f->stats.pages++;
-	}
 	/* a guess that the parse did not confirm */
 	usage_http_release(&call->ahead);
 	call->ahead_url = NULL;
