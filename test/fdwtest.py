@@ -201,6 +201,23 @@ def drop_database(db):
         print("warning: dropdb %s failed: %s" % (db, r.stderr.strip()), flush=True)
 
 
+def pid_alive(pid, pattern):
+    """Is process pid running, with pattern in its command line (so that a
+    PID used again by another program does not count)?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return False
+    return bool(cmd) and pattern in cmd
+
+
 def reset_mock_quietly():
     """Reset the shared mock; warn, never fail, from a finally block."""
     try:

@@ -43,7 +43,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fdwtest import check, main, pg_tool, run  # noqa: E402
+from fdwtest import check, main, pg_tool, pid_alive, run  # noqa: E402
 from mockctl import MockClient  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -117,21 +117,6 @@ def sql_name(name):
 
 
 # --- processes ------------------------------------------------------------------
-
-def pid_alive(pid, pattern):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        return False
-    return bool(cmd) and pattern in cmd
-
 
 def postmaster_pid(datadir):
     try:

@@ -28,7 +28,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fdwtest import check, main, pg_tool, require, run  # noqa: E402
+from fdwtest import check, main, pg_tool, pid_alive, require, run  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO_SH = os.path.join(REPO, "scripts", "demo.sh")
@@ -51,21 +51,6 @@ STORY = [
     "ALTER USER MAPPING FOR CURRENT_USER SERVER avepoint",
     "Stop it with:  make demo-stop",
 ]
-
-
-def pid_alive(pid, pattern):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
-            cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
-    except OSError:
-        return False
-    return bool(cmd) and pattern in cmd
 
 
 class Demo:
