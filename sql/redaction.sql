@@ -84,6 +84,20 @@ SELECT * FROM red.static_flows;
 SELECT red.error_shows('SELECT * FROM red.static_flows', ARRAY['hs-secret-token', '0123456789']);
 \! python3 test/mockctl.py reset
 
+-- a secret beyond ASCII, reflected with \u escapes: as Python's json and
+-- JavaScript write it (lower-case hex), and as .NET does (upper-case hex,
+-- and + < > escaped too); the emoji as a surrogate pair
+ALTER USER MAPPING FOR PUBLIC SERVER red_static
+  OPTIONS (SET access_token 'tök-secret+plus<0123>é😀');
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "cloudflows"}, "times": -1, "action": {"status": 400, "content_type": "text/plain", "body": "token t\\u00f6k-secret+plus<0123>\\u00e9\\ud83d\\ude00 is not valid"}}'
+SELECT * FROM red.static_flows;
+SELECT red.error_shows('SELECT * FROM red.static_flows', ARRAY['secret', 'plus']);
+\! python3 test/mockctl.py reset
+\! python3 test/mockctl.py fault '{"match": {"path_regex": "cloudflows"}, "times": -1, "action": {"status": 400, "content_type": "text/plain", "body": "token t\\u00F6k-secret\\u002Bplus\\u003C0123\\u003E\\u00E9\\uD83D\\uDE00 is not valid"}}'
+SELECT * FROM red.static_flows;
+SELECT red.error_shows('SELECT * FROM red.static_flows', ARRAY['secret', 'plus']);
+\! python3 test/mockctl.py reset
+
 DROP SCHEMA red CASCADE;
 DROP SERVER red_oauth, red_static CASCADE;
 DROP OWNED BY regress_usage_reader;

@@ -96,13 +96,68 @@ lower_hex_escapes(const char *s)
 	return r;
 }
 
+/* Append the JSON escape \uXXXX of UTF-16 code unit c. */
+static void
+append_u_escape(StringInfo out, pg_wchar c, bool upper)
+{
+	appendStringInfo(out, upper ? "\\u%04X" : "\\u%04x", (unsigned int) c);
+}
+
+/*
+ * The secret as a JSON string's contents written with \uXXXX escapes for
+ * every character beyond ASCII (as Python's json module and JavaScript
+ * write them), and with html_too also for " & ' + < > ` (as .NET's default
+ * encoder writes them); hexadecimal digits in upper or lower case.  NULL
+ * when the secret is not valid UTF-8 (the API reads it as UTF-8).
+ */
+static char *
+unicode_escaped(const char *secret, bool html_too, bool upper)
+{
+	const unsigned char *p = (const unsigned char *) secret;
+	StringInfoData out;
+
+	if (!pg_verify_mbstr(PG_UTF8, secret, strlen(secret), true))
+		return NULL;
+	initStringInfo(&out);
+	while (*p)
+	{
+		pg_wchar	c = *p;
+
+		if (c >= 0x80)
+		{
+			c = utf8_to_unicode(p);
+			p += pg_utf_mblen(p);
+			if (c > 0xFFFF)
+			{
+				/* a surrogate pair */
+				append_u_escape(&out, 0xD800 + ((c - 0x10000) >> 10), upper);
+				c = 0xDC00 + ((c - 0x10000) & 0x3FF);
+			}
+			append_u_escape(&out, c, upper);
+			continue;
+		}
+		p++;
+		if (c == '\\' || (c == '"' && !html_too))
+		{
+			appendStringInfoChar(&out, '\\');
+			appendStringInfoChar(&out, (char) c);
+		}
+		else if (c < 0x20 || (html_too && strchr("\"&'+<>`", (char) c)))
+			append_u_escape(&out, c, upper);
+		else
+			appendStringInfoChar(&out, (char) c);
+	}
+	return out.data;
+}
+
 /*
  * usage_http_note_secret
  *		Redact secret, in every form a server may reflect it in, from any
  *		API text that reaches a message until the transaction ends.
  *
  * The forms: as sent; URL-encoded (upper- and lower-case hex, and with '+'
- * for a space, as a form body has it); JSON-escaped (also with "\/").
+ * for a space, as a form body has it); JSON-escaped (also with "\/", and
+ * with the \u escapes of unicode_escaped).
  */
 void
 usage_http_note_secret(const char *secret)
@@ -147,6 +202,15 @@ usage_http_note_secret(const char *secret)
 		}
 		add_secret_form(slash.data);
 		explicit_bzero(slash.data, slash.len);
+	}
+	for (int style = 0; style < 4; style++)
+	{
+		p = unicode_escaped(secret, (style & 1) != 0, (style & 2) != 0);
+		if (p == NULL)
+			break;
+		add_secret_form(p);
+		explicit_bzero(p, strlen(p));
+		pfree(p);
 	}
 	explicit_bzero(enc.data, enc.len);
 	explicit_bzero(json.data, json.len);
