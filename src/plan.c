@@ -38,7 +38,7 @@
 #define USAGE_REQUEST_COST	100.0
 /* parsing and converting one JSON item */
 #define USAGE_ROW_COST		(cpu_tuple_cost * 10)
-/* guess for "col = ANY($1)" when the array is not known at plan time */
+/* guess for "col = ANY($1)" when the array's size is not known at plan time */
 #define USAGE_UNKNOWN_FANOUT 10
 
 /* planner state, in baserel->fdw_private */
@@ -55,9 +55,64 @@ typedef struct UsagePlanInfo
 	Bitmapset  *join_params;	/* parameters a join clause could supply */
 } UsagePlanInfo;
 
+/*
+ * The estimated rows of the initplan that computes PARAM_EXEC parameter
+ * paramid as ARRAY(SELECT ...), looked for at root's query level and the
+ * levels above; -1 when it is not such a parameter.
+ */
 static double
-estimate_fanout(const UsageEndpoint *ep, UsageOptions *opts, List *conds,
-				List *exprs)
+array_initplan_rows(PlannerInfo *root, int paramid)
+{
+	for (PlannerInfo *r = root; r != NULL; r = r->parent_root)
+	{
+		ListCell   *lc;
+
+		foreach(lc, r->init_plans)
+		{
+			SubPlan    *sp = (SubPlan *) lfirst(lc);
+			Plan	   *plan;
+
+			if (!IsA(sp, SubPlan) || sp->subLinkType != ARRAY_SUBLINK ||
+				!list_member_int(sp->setParam, paramid))
+				continue;
+			plan = (Plan *) list_nth(root->glob->subplans, sp->plan_id - 1);
+			return plan ? plan->plan_rows : -1;
+		}
+	}
+	return -1;
+}
+
+/*
+ * How many values a parameter's "= ANY (array)" gives: those of a constant
+ * array (distinct, as EXPLAIN's Fan-out and the executor count them) or an
+ * ARRAY[...] list, the estimate of an ARRAY(SELECT ...) subquery, or else
+ * USAGE_UNKNOWN_FANOUT (a parameter of a generic plan, an expression).
+ */
+static double
+estimate_array_values(PlannerInfo *root, Node *e)
+{
+	double		k = -1;
+
+	while (IsA(e, RelabelType))
+		e = (Node *) ((RelabelType *) e)->arg;
+	if (IsA(e, Const) && !((Const *) e)->constisnull)
+	{
+		Oid			elemtype;
+		Datum	   *elems;
+
+		k = usage_distinct_elements(((Const *) e)->constvalue,
+									&elemtype, &elems, NULL);
+	}
+	else if (IsA(e, ArrayExpr))
+		k = list_length(((ArrayExpr *) e)->elements);
+	else if (IsA(e, Param) && ((Param *) e)->paramkind == PARAM_EXEC)
+		k = array_initplan_rows(root, ((Param *) e)->paramid);
+	return k >= 0 ? k : USAGE_UNKNOWN_FANOUT;
+}
+
+static double
+estimate_fanout(PlannerInfo *root, const UsageEndpoint *ep,
+				UsageOptions *opts, List *conds, List *exprs)
 {
 	double		fanout = 1;
 
@@ -78,23 +133,8 @@ estimate_fanout(const UsageEndpoint *ep, UsageOptions *opts, List *conds,
 			if (c->param != p)
 				continue;
 			if (c->op == USAGE_OP_ANY)
-			{
-				Node	   *e = (Node *) list_nth(exprs, c->expr_index);
-
-				if (IsA(e, Const) && !((Const *) e)->constisnull)
-				{
-					Oid			elemtype;
-					Datum	   *elems;
-
-					/* as EXPLAIN's Fan-out and the executor count them */
-					k = usage_distinct_elements(((Const *) e)->constvalue,
-												&elemtype, &elems, NULL);
-				}
-				else if (IsA(e, ArrayExpr))
-					k = list_length(((ArrayExpr *) e)->elements);
-				else
-					k = USAGE_UNKNOWN_FANOUT;
-			}
+				k = estimate_array_values(root,
+										  (Node *) list_nth(exprs, c->expr_index));
 			n = (n < 0) ? k : Min(n, k);
 		}
 		if (n >= 0)
@@ -313,7 +353,7 @@ usageGetForeignRelSize(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntablei
 		if (list_length(info->base.conds) == before)
 			local = lappend(local, rinfo);
 	}
-	info->base.fanout = estimate_fanout(info->opts->endpoint, info->opts,
+	info->base.fanout = estimate_fanout(root, info->opts->endpoint, info->opts,
 										info->base.conds, info->base.exprs);
 	info->local_sel = clauselist_selectivity(root, local, baserel->relid,
 											 JOIN_INNER, NULL);
@@ -500,7 +540,7 @@ add_parameterized_path(PlannerInfo *root, RelOptInfo *baserel,
 	if (missing_param(ep, info->opts, pd.conds, info->tested) >= 0)
 		return;
 	add_scan_path(root, baserel, info,
-				  estimate_fanout(ep, info->opts, pd.conds, pd.exprs),
+				  estimate_fanout(root, ep, info->opts, pd.conds, pd.exprs),
 				  estimate_call_rows(ep, info->opts, pd.conds),
 				  false, ppi->ppi_req_outer);
 }
@@ -714,8 +754,8 @@ usage_batch_inner_info(PlannerInfo *root, RelOptInfo *baserel, List *keys,
 	if (missing_param(ep, info->opts, conds, info->tested) >= 0)
 		return false;
 	inner->call_rows = estimate_call_rows(ep, info->opts, conds);
-	inner->fanout = Max(estimate_fanout(ep, info->opts, info->base.conds,
-										info->base.exprs), 1);
+	inner->fanout = Max(estimate_fanout(root, ep, info->opts,
+										info->base.conds, info->base.exprs), 1);
 	inner->pages = pages_per_call(ep, info->opts, inner->call_rows);
 	inner->local_sel = info->local_sel;
 	inner->max_concurrency = info->opts->max_concurrency;
