@@ -363,6 +363,30 @@ SELECT folder_name, tenant_id FROM by_folder_d
  WHERE consumable_code = 'RU' AND start_date = '2024-01-01 00:00+00' AND end_date = '2024-02-01 00:00+00'
  ORDER BY 1;
 
+-- an echo column's point in time is sent only if its format carries it
+-- exactly: in the date format, midnight UTC; in milliseconds, whole ones
+CREATE FOREIGN TABLE pbi_since (
+  since  timestamptz OPTIONS (param 'fromDate', param_format 'date'),
+  until  timestamptz OPTIONS (param 'toDate'),
+  day    date OPTIONS (json_key 'date'),
+  tenant text OPTIONS (param 'tenant')
+) SERVER avepoint OPTIONS (path '/smp/powerplatform/powerbi/powerbiactiveusers', rows '/activeUsers');
+\! python3 test/mockctl.py reset
+SET timezone = 'Europe/Paris';
+SELECT since, min(day), max(day) FROM pbi_since
+ WHERE tenant = 'contoso' AND since = '2024-01-30 00:00+00' AND until = '2024-02-01 00:00:00.001+00' GROUP BY 1;
+SELECT count(*) FROM pbi_since WHERE tenant = 'contoso' AND since = '2024-01-30';
+SELECT count(*) FROM pbi_since WHERE tenant = 'contoso' AND since IN ('2024-01-30 00:00+00', '2024-01-30 12:00+00');
+SELECT count(*) FROM pbi_since
+ WHERE tenant = 'contoso' AND since = '2024-01-30 00:00+00' AND until = '2024-02-01 00:00:00.0001+00';
+SET timezone = 'UTC';
+SELECT since, min(day) FROM pbi_since
+ WHERE tenant = 'contoso' AND since = '2024-01-30'::date AND until = '2024-02-01 00:00+00' GROUP BY 1;
+EXPLAIN (COSTS OFF) SELECT * FROM pbi_since WHERE tenant = 'contoso' AND since = '2024-01-30 12:00';
+\! python3 test/mockctl.py requests
+RESET timezone;
+DROP FOREIGN TABLE pbi_since;
+
 -- JSON pointers that go through arrays and nested objects, with escapes
 CREATE FOREIGN TABLE nested_rows (id text, name text)
   SERVER avepoint

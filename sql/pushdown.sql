@@ -151,6 +151,17 @@ SELECT DISTINCT start_date, end_date FROM usage.consumption_by_folder
    AND start_date = '2024-01-01'::date AND end_date = '2024-01-02'::date;
 SET timezone = 'UTC';
 \! python3 test/mockctl.py requests
+-- the API takes whole milliseconds: a finer value of an echo column is
+-- refused, since the rows would show a time the request was not for
+SELECT count(*) FROM usage.consumption_by_folder
+ WHERE tenant_id = :t2 AND consumable_code = 'RU'
+   AND start_date = '2024-01-01 00:00:00.0005+00' AND end_date = '2024-01-02';
+SELECT count(*) FROM usage.consumption_by_folder
+ WHERE tenant_id = :t2 AND consumable_code = 'RU'
+   AND start_date = '2024-01-01' AND end_date = ANY (ARRAY['2024-01-02 00:00:00.001+00', '2024-01-02 00:00:00.0015+00']::timestamptz[]);
+SELECT count(*) > 0 FROM usage.consumption_by_folder
+ WHERE tenant_id = :t2 AND consumable_code = 'RU'
+   AND start_date = date_trunc('month', now(), 'UTC') AND end_date = date_trunc('milliseconds', now());
 
 -- not pushed down, so a required parameter is missing: a plan-time error
 SELECT count(*) FROM usage.consumption_by_folder

@@ -121,9 +121,9 @@ param_colname(ExplainCtx *cx, int p)
 
 /*
  * The request text of a known value, as the executor would send it (see
- * make_value in pushdown.c), or NULL when the executor would refuse it (an
- * infinite point in time, a value of a boolean parameter that is not a
- * boolean).
+ * make_value in params.c), or NULL when the executor would refuse it (an
+ * infinite point in time, one an echo column's format cannot carry exactly,
+ * a value of a boolean parameter that is not a boolean).
  */
 static char *
 known_value_text(const UsageParamDef *def, Oid coltype, Datum d, Oid typid,
@@ -137,7 +137,8 @@ known_value_text(const UsageParamDef *def, Oid coltype, Datum d, Oid typid,
 		d = usage_coerce_point_in_time(d, typid, to);
 		if ((to == DATEOID && DATE_NOT_FINITE(DatumGetDateADT(d))) ||
 			((to == TIMESTAMPOID || to == TIMESTAMPTZOID) &&
-			 TIMESTAMP_NOT_FINITE(DatumGetTimestamp(d))))
+			 TIMESTAMP_NOT_FINITE(DatumGetTimestamp(d))) ||
+			(def->echo && !usage_time_exact(def, d, to)))
 			return NULL;
 		return usage_time_value_text(def, d, to, to, colname, &ms);
 	}

@@ -278,6 +278,55 @@ usage_time_value_text(const UsageParamDef *def, Datum d, Oid typid,
 }
 
 /*
+ * usage_time_exact
+ *		Whether the parameter's format carries a point in time d (of type
+ *		typid) exactly: iso8601 and epoch_ms carry whole milliseconds, date
+ *		whole days (UTC for a timestamptz).  A date is always exact.
+ */
+bool
+usage_time_exact(const UsageParamDef *def, Datum d, Oid typid)
+{
+	Timestamp	ts;
+
+	if (typid != TIMESTAMPOID && typid != TIMESTAMPTZOID)
+		return true;
+	ts = DatumGetTimestamp(d);
+	if (TIMESTAMP_NOT_FINITE(ts))
+		return true;
+	return ts % (def->format == USAGE_TIME_DATE ? USECS_PER_DAY : 1000) == 0;
+}
+
+/*
+ * Refuse a point in time of an echo column that the request would carry
+ * rounded: the API would answer for the rounded value, and the rows would
+ * show the exact one (a day off, in the date format).  A response column
+ * needs no such care: PostgreSQL checks its values on every row.
+ */
+static void
+check_time_exact(const UsageParamDef *def, UsageColumn *col, Datum d,
+				 Oid typid, const char *sent)
+{
+	Oid			outfunc;
+	bool		isvarlena;
+
+	if (!def->echo || usage_time_exact(def, d, typid))
+		return;
+	getTypeOutputInfo(typid, &outfunc, &isvarlena);
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("value \"%s\" of column \"%s\" cannot be sent exactly",
+					OidOutputFunctionCall(outfunc, d), col->name),
+			 def->format == USAGE_TIME_DATE ?
+			 errdetail("The API takes parameter \"%s\" as a UTC date: the request would be for %s, and every row would show a time it is not of.",
+					   def->api_name, sent) :
+			 errdetail("The API takes parameter \"%s\" in whole milliseconds: the request would be for %s, and every row would show a time it is not of.",
+					   def->api_name, sent),
+			 def->format == USAGE_TIME_DATE ?
+			 errhint("Compare the column with midnight UTC (such as '2024-01-31 00:00+00'), or declare it as date.") :
+			 errhint("Round the value to milliseconds, for example with date_trunc('milliseconds', now()).")));
+}
+
+/*
  * Refuse a value of a numeric parameter that a JSON body cannot carry as a
  * number (NaN, Infinity).
  */
@@ -328,6 +377,7 @@ make_value(UsageValue *v, const UsageParamDef *def, UsageColumn *col,
 		case USAGE_KIND_TIME:
 			v->text = usage_time_value_text(def, d, typid, col->typid,
 											col->name, &v->num);
+			check_time_exact(def, col, d, typid, v->text);
 			break;
 		default:
 			getTypeOutputInfo(typid, &outfunc, &isvarlena);
@@ -781,9 +831,12 @@ binding_value(UsageValue *v, const UsageParamDef *def, UsageColumn *col,
 								col->typioparam, col->typmod);
 	v->echo_isnull = false;
 	if (def->kind == USAGE_KIND_TIME)
+	{
 		*canonical = v->text = usage_time_value_text(def, v->echo, col->typid,
 													 col->typid, col->name,
 													 &v->num);
+		check_time_exact(def, col, v->echo, col->typid, v->text);
+	}
 	else if (def->kind != USAGE_KIND_BOOLEAN)
 	{
 		Oid			outfunc;
