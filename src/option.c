@@ -505,16 +505,65 @@ check_user_options(List *options)
 }
 
 /*
+ * Whether a command's options may hold a secret: those of a user mapping,
+ * and elsewhere a secret's name in any case, or a name this wrapper does
+ * not know (a misspelt secret).
+ */
+static bool
+options_may_hold_secret(List *options, int ctx)
+{
+	ListCell   *lc;
+
+	if (ctx == CTX_USER)
+		return true;
+	foreach(lc, options)
+	{
+		const char *name = ((DefElem *) lfirst(lc))->defname;
+		UsageOptionDef def;
+
+		if (!find_option(name, &def) || def.type == OPT_SECRET)
+			return true;
+		for (int i = 0; i < N_USAGE_OPTIONS; i++)
+		{
+			if (usage_options[i].type == OPT_SECRET &&
+				pg_strcasecmp(usage_options[i].name, name) == 0)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Error context callback of the validator: a message about a command that
+ * may hold a secret is logged without its STATEMENT line, which would show
+ * the secret whole (log_min_error_statement).
+ */
+static void
+hide_statement(void *arg)
+{
+	errhidestmt(true);
+}
+
+/*
  * Validate the options given in a CREATE or ALTER command for a wrapper,
  * server, user mapping, foreign table or column.  ALTER passes the complete
- * resulting option list, so "required" checks are made here too.
+ * resulting option list, so "required" checks are made here too.  When the
+ * options may hold a secret, a message raised here is logged without the
+ * statement.
  */
 Datum
 usage_fdw_validator(PG_FUNCTION_ARGS)
 {
 	List	   *options = untransformRelOptions(PG_GETARG_DATUM(0));
 	int			ctx = context_of_catalog(PG_GETARG_OID(1));
+	ErrorContextCallback hide;
 	ListCell   *lc;
+
+	hide.previous = error_context_stack;
+	hide.callback = hide_statement;
+	hide.arg = NULL;
+	if (options_may_hold_secret(options, ctx))
+		error_context_stack = &hide;
 
 	foreach(lc, options)
 		check_option((DefElem *) lfirst(lc), ctx);
@@ -538,6 +587,7 @@ usage_fdw_validator(PG_FUNCTION_ARGS)
 							 psprintf("option \"%s\"", d->defname));
 	}
 
+	error_context_stack = hide.previous;
 	PG_RETURN_VOID();
 }
 
