@@ -51,9 +51,13 @@ CREATE USER MAPPING FOR CURRENT_USER SERVER cert_ap
   OPTIONS (client_id 'cert-app', client_key_passphrase 'x');
 -- secrets belong in user mappings only
 ALTER SERVER cert_ap OPTIONS (ADD client_key 'x');
+ALTER SERVER cert_ap OPTIONS (ADD "Client_Key" 'x');
 -- a statement that these checks refuse is logged without its text (no
--- STATEMENT line), so no key of the failures above is in the server log
+-- STATEMENT line) when it may hold a secret, so no key of the failures
+-- above is in the server log; other statements are logged as usual
 \! grep -c -E 'PRIVATE KEY|STATEMENT:  ALTER SERVER cert_ap' "${USAGE_FDW_PGLOG:-/dev/null}"
+ALTER SERVER cert_ap OPTIONS (ADD page_size '5000');
+\! grep -c -E 'STATEMENT:  ALTER SERVER cert_ap OPTIONS \(ADD page_size' "${USAGE_FDW_PGLOG:-/dev/null}"
 
 -- the login that works: one token request, then the cached token
 CREATE USER MAPPING FOR CURRENT_USER SERVER cert_ap

@@ -506,8 +506,8 @@ check_user_options(List *options)
 
 /*
  * Whether a command's options may hold a secret: those of a user mapping,
- * and elsewhere a secret's name in any case, or a name this wrapper does
- * not know (a misspelt secret).
+ * and elsewhere a secret, or an option this wrapper does not know (a
+ * misspelt secret, a secret's name in capitals).
  */
 static bool
 options_may_hold_secret(List *options, int ctx)
@@ -518,17 +518,11 @@ options_may_hold_secret(List *options, int ctx)
 		return true;
 	foreach(lc, options)
 	{
-		const char *name = ((DefElem *) lfirst(lc))->defname;
 		UsageOptionDef def;
 
-		if (!find_option(name, &def) || def.type == OPT_SECRET)
+		if (!find_option(((DefElem *) lfirst(lc))->defname, &def) ||
+			def.type == OPT_SECRET)
 			return true;
-		for (int i = 0; i < N_USAGE_OPTIONS; i++)
-		{
-			if (usage_options[i].type == OPT_SECRET &&
-				pg_strcasecmp(usage_options[i].name, name) == 0)
-				return true;
-		}
 	}
 	return false;
 }

@@ -317,12 +317,12 @@ check_time_exact(const UsageParamDef *def, UsageColumn *col, Datum d,
 			 errmsg("value \"%s\" of column \"%s\" cannot be sent exactly",
 					OidOutputFunctionCall(outfunc, d), col->name),
 			 def->format == USAGE_TIME_DATE ?
-			 errdetail("The API takes parameter \"%s\" as a UTC date: the request would be for %s, and every row would show a time it is not of.",
+			 errdetail("The API takes parameter \"%s\" as a date: the request would be for %s, and every row would show a time it is not of.",
 					   def->api_name, sent) :
 			 errdetail("The API takes parameter \"%s\" in whole milliseconds: the request would be for %s, and every row would show a time it is not of.",
 					   def->api_name, sent),
 			 def->format == USAGE_TIME_DATE ?
-			 errhint("Compare the column with midnight UTC (such as '2024-01-31 00:00+00'), or declare it as date.") :
+			 errhint("Compare the column with a midnight (of UTC for a timestamptz, such as '2024-01-31 00:00+00'), or declare it as date.") :
 			 errhint("Round the value to milliseconds, for example with date_trunc('milliseconds', now()).")));
 }
 
