@@ -384,8 +384,27 @@ SELECT since, min(day) FROM pbi_since
  WHERE tenant = 'contoso' AND since = '2024-01-30'::date AND until = '2024-02-01 00:00+00' GROUP BY 1;
 EXPLAIN (COSTS OFF) SELECT * FROM pbi_since WHERE tenant = 'contoso' AND since = '2024-01-30 12:00';
 \! python3 test/mockctl.py requests
+-- a response column with a point parameter in the date format: a value
+-- that is midnight in the session's time zone, on another date than in UTC,
+-- could mean the response's date of the session's day or an instant of the
+-- UTC day (west of UTC, the two days are the same)
+CREATE FOREIGN TABLE pbi_day (
+  day    timestamptz OPTIONS (json_key 'date', param 'fromDate', param_format 'date'),
+  until  timestamptz OPTIONS (param 'toDate'),
+  tenant text OPTIONS (param 'tenant')
+) SERVER avepoint OPTIONS (path '/smp/powerplatform/powerbi/powerbiactiveusers', rows '/activeUsers');
+\! python3 test/mockctl.py reset
+SET timezone = 'Europe/Paris';
+SELECT count(*) FROM pbi_day WHERE tenant = 'contoso' AND day = '2024-01-30' AND until = '2024-02-01 00:00+00';
+SELECT count(*) FROM pbi_day WHERE tenant = 'contoso' AND day = '2024-01-30 00:00+00' AND until = '2024-02-01 00:00+00';
+SELECT count(*) FROM pbi_day WHERE tenant = 'contoso' AND day = '2024-01-30 12:00+00' AND until = '2024-02-01 00:00+00';
+SET timezone = 'America/New_York';
+SELECT day, count(*) FROM pbi_day WHERE tenant = 'contoso' AND day = '2024-01-30' AND until = '2024-02-01 00:00+00' GROUP BY 1;
+SET timezone = 'UTC';
+SELECT day, count(*) FROM pbi_day WHERE tenant = 'contoso' AND day = '2024-01-30' AND until = '2024-02-01 00:00+00' GROUP BY 1;
+\! python3 test/mockctl.py requests
 RESET timezone;
-DROP FOREIGN TABLE pbi_since;
+DROP FOREIGN TABLE pbi_since, pbi_day;
 
 -- JSON pointers that go through arrays and nested objects, with escapes
 CREATE FOREIGN TABLE nested_rows (id text, name text)

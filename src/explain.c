@@ -122,7 +122,7 @@ param_colname(ExplainCtx *cx, int p)
 /*
  * The request text of a known value, as the executor would send it (see
  * make_value in params.c), or NULL when the executor would refuse it (an
- * infinite point in time, one an echo column's format cannot carry exactly,
+ * infinite point in time, one its format cannot stand for (usage_time_sendable),
  * a value of a boolean parameter that is not a boolean).
  */
 static char *
@@ -138,7 +138,7 @@ known_value_text(const UsageParamDef *def, Oid coltype, Datum d, Oid typid,
 		if ((to == DATEOID && DATE_NOT_FINITE(DatumGetDateADT(d))) ||
 			((to == TIMESTAMPOID || to == TIMESTAMPTZOID) &&
 			 TIMESTAMP_NOT_FINITE(DatumGetTimestamp(d))) ||
-			(def->echo && !usage_time_exact(def, d, to)))
+			!usage_time_sendable(def, d, to))
 			return NULL;
 		return usage_time_value_text(def, d, to, to, colname, &ms);
 	}

@@ -277,41 +277,71 @@ usage_time_value_text(const UsageParamDef *def, Datum d, Oid typid,
 	return usage_format_time(*ms * 1000, def->format);
 }
 
+/* The day number of a timestamp (days since 2000-01-01, rounded down). */
+static int64
+day_of(Timestamp ts)
+{
+	return ts / USECS_PER_DAY - (ts % USECS_PER_DAY < 0 ? 1 : 0);
+}
+
 /*
- * usage_time_exact
- *		Whether the parameter's format carries a point in time d (of type
- *		typid) exactly: iso8601 and epoch_ms carry whole milliseconds, date
- *		whole days (UTC for a timestamptz).  A date is always exact.
+ * usage_time_sendable
+ *		Whether the request form of a point in time d (of type typid) stands
+ *		for it without doubt.  iso8601 and epoch_ms carry whole milliseconds,
+ *		date whole days (of UTC for a timestamptz); a date is always exact.
+ *
+ * An echo column shows the value itself, so its value must be exact.  A
+ * response column's rows are checked by PostgreSQL, so a request for the
+ * value's day is enough, with one exception: a timestamptz that is
+ * midnight in the session's time zone, on a date other than its UTC one
+ * (east of UTC).  A response that gives dates reads them as the session's
+ * midnights, so its matching rows are of the local date; one that gives
+ * instants has them in the UTC date; a request for one misses the other.
  */
 bool
-usage_time_exact(const UsageParamDef *def, Datum d, Oid typid)
+usage_time_sendable(const UsageParamDef *def, Datum d, Oid typid)
 {
 	Timestamp	ts;
+	Timestamp	local;
 
 	if (typid != TIMESTAMPOID && typid != TIMESTAMPTZOID)
 		return true;
 	ts = DatumGetTimestamp(d);
 	if (TIMESTAMP_NOT_FINITE(ts))
 		return true;
-	return ts % (def->format == USAGE_TIME_DATE ? USECS_PER_DAY : 1000) == 0;
+	if (def->echo)
+		return ts % (def->format == USAGE_TIME_DATE ? USECS_PER_DAY : 1000) == 0;
+	if (def->format != USAGE_TIME_DATE || typid != TIMESTAMPTZOID ||
+		ts % USECS_PER_DAY == 0)
+		return true;
+	local = DatumGetTimestamp(DirectFunctionCall1(timestamptz_timestamp, d));
+	return local % USECS_PER_DAY != 0 || day_of(local) == day_of(ts);
 }
 
 /*
- * Refuse a point in time of an echo column that the request would carry
- * rounded: the API would answer for the rounded value, and the rows would
- * show the exact one (a day off, in the date format).  A response column
- * needs no such care: PostgreSQL checks its values on every row.
+ * Refuse a point in time whose request form does not stand for it (see
+ * usage_time_sendable): sent rounded, the rows of an echo column would
+ * show a time they are not of (a day off, in the date format); a response
+ * column could miss the rows of the session's date.
  */
 static void
-check_time_exact(const UsageParamDef *def, UsageColumn *col, Datum d,
-				 Oid typid, const char *sent)
+check_time_sendable(const UsageParamDef *def, UsageColumn *col, Datum d,
+					Oid typid, const char *sent)
 {
 	Oid			outfunc;
 	bool		isvarlena;
 
-	if (!def->echo || usage_time_exact(def, d, typid))
+	if (usage_time_sendable(def, d, typid))
 		return;
 	getTypeOutputInfo(typid, &outfunc, &isvarlena);
+	if (!def->echo)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("value \"%s\" of column \"%s\" cannot be sent as one date",
+						OidOutputFunctionCall(outfunc, d), col->name),
+				 errdetail("The API takes parameter \"%s\" as a date. The value is midnight in the session's time zone, on another date than in UTC: rows whose dates match it are of the session's date, rows whose times match it are of %s (UTC), and a request asks for one date.",
+						   def->api_name, sent),
+				 errhint("Declare the column as date, or query in a session whose time zone is UTC.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("value \"%s\" of column \"%s\" cannot be sent exactly",
@@ -377,7 +407,7 @@ make_value(UsageValue *v, const UsageParamDef *def, UsageColumn *col,
 		case USAGE_KIND_TIME:
 			v->text = usage_time_value_text(def, d, typid, col->typid,
 											col->name, &v->num);
-			check_time_exact(def, col, d, typid, v->text);
+			check_time_sendable(def, col, d, typid, v->text);
 			break;
 		default:
 			getTypeOutputInfo(typid, &outfunc, &isvarlena);
@@ -835,7 +865,7 @@ binding_value(UsageValue *v, const UsageParamDef *def, UsageColumn *col,
 		*canonical = v->text = usage_time_value_text(def, v->echo, col->typid,
 													 col->typid, col->name,
 													 &v->num);
-		check_time_exact(def, col, v->echo, col->typid, v->text);
+		check_time_sendable(def, col, v->echo, col->typid, v->text);
 	}
 	else if (def->kind != USAGE_KIND_BOOLEAN)
 	{

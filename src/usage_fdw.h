@@ -394,7 +394,7 @@ extern char *usage_format_time(int64 usecs, UsageTimeFormat format);
 extern char *usage_time_value_text(const UsageParamDef *def, Datum d,
 								   Oid typid, Oid coltype,
 								   const char *colname, int64 *ms);
-extern bool usage_time_exact(const UsageParamDef *def, Datum d, Oid typid);
+extern bool usage_time_sendable(const UsageParamDef *def, Datum d, Oid typid);
 extern int64 usage_datum_to_epoch_ms(Datum d, Oid typid, const char *colname);
 extern Datum usage_coerce_point_in_time(Datum d, Oid from, Oid to);
 extern int	usage_distinct_elements(Datum array, Oid *elemtype, Datum **elems,
