@@ -277,11 +277,13 @@ usage_time_value_text(const UsageParamDef *def, Datum d, Oid typid,
 	return usage_format_time(*ms * 1000, def->format);
 }
 
-/* The day number of a timestamp (days since 2000-01-01, rounded down). */
+/* x rounded down to a multiple of unit */
 static int64
-day_of(Timestamp ts)
+floor_to(int64 x, int64 unit)
 {
-	return ts / USECS_PER_DAY - (ts % USECS_PER_DAY < 0 ? 1 : 0);
+	int64		r = x % unit;
+
+	return r < 0 ? x - r - unit : x - r;
 }
 
 /*
@@ -315,7 +317,8 @@ usage_time_sendable(const UsageParamDef *def, Datum d, Oid typid)
 		ts % USECS_PER_DAY == 0)
 		return true;
 	local = DatumGetTimestamp(DirectFunctionCall1(timestamptz_timestamp, d));
-	return local % USECS_PER_DAY != 0 || day_of(local) == day_of(ts);
+	return local % USECS_PER_DAY != 0 ||
+		floor_to(local, USECS_PER_DAY) == floor_to(ts, USECS_PER_DAY);
 }
 
 /*
@@ -695,15 +698,6 @@ apply_range_cond(const UsageParamDef *def, UsageValueSet *set,
 		apply_day_bound(set, cond->op, d, typid, cond->coltype, empty);
 	else
 		apply_usecs_bound(set, cond->op, d, typid, cond->coltype, empty);
-}
-
-/* x rounded down to a multiple of unit */
-static int64
-floor_to(int64 x, int64 unit)
-{
-	int64		r = x % unit;
-
-	return r < 0 ? x - r - unit : x - r;
 }
 
 /* The unit of a format, in microseconds. */
